@@ -1,0 +1,180 @@
+"""Claude Code: ``claude -p --output-format stream-json --verbose``, prompt on stdin.
+
+Rendered lines (formats in ``render``): assistant text as it is; ``→ Bash: <command>``,
+``→ Write: <file_path>`` (Edit, Read... likewise), or ``→ <Tool>: <input as JSON>`` for a
+tool call; ``  ← ok: <first line>`` / ``  ← failed (exit 3): <first line>`` for its result;
+``result: ok|error, <n> turns, <duration>, $<cost>, tokens in <i> / out <o>`` (input counts
+cache reads and writes) followed by the final text
+(unless it repeats the assistant text just shown).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tandem.agents.base import AgentResult, Invocation, Parser, json_object
+from tandem.agents.render import (
+    int_fields,
+    integer,
+    items,
+    mapping,
+    not_json,
+    number,
+    outcome_line,
+    result_line,
+    summary,
+    text,
+    text_lines,
+    tool_line,
+)
+
+# Input keys naming the file a tool touches (Write, Edit, Read, NotebookEdit...).
+_PATH_KEYS = ("file_path", "notebook_path")
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+_EXIT_CODE = re.compile(r"Exit code (-?\d{1,9})\n?")
+
+
+@dataclass(frozen=True)
+class ClaudeAgent:
+    """The ``claude`` built-in."""
+
+    name: str = "claude"
+    structured: bool = True
+    default_permissions: tuple[str, ...] = ("--dangerously-skip-permissions",)
+
+    def invocation(
+        self,
+        executable: str,
+        *,
+        prompt_text: str,
+        permissions: tuple[str, ...],
+        args: tuple[str, ...],
+    ) -> Invocation:
+        """Print mode with JSON events; the prompt arrives on stdin."""
+        argv = (executable, "-p", "--output-format", "stream-json", "--verbose")
+        return Invocation((*argv, *permissions, *args), True)
+
+    def parser(self) -> Parser | None:
+        """A stream-json parser."""
+        return ClaudeParser()
+
+    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
+        """As root, claude refuses to skip permissions unless IS_SANDBOX=1."""
+        bypass = (
+            "--dangerously-skip-permissions" in permissions or "bypassPermissions" in permissions
+        )
+        if bypass and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+            return (
+                "claude refuses --dangerously-skip-permissions when run as root; set "
+                "IS_SANDBOX=1 (inside a container or VM you trust), or set "
+                "agent.permissions.claude to [--permission-mode, acceptEdits, --allowedTools, "
+                '"Bash Edit Write"]'
+            )
+        return None
+
+
+class ClaudeParser:
+    """Reads ``--output-format stream-json``: one JSON event per line.
+
+    ``assistant`` events carry text and tool calls, ``user`` events the tool results, and
+    the last event, ``result``, the final answer, cost and usage.
+    """
+
+    def __init__(self) -> None:
+        self._result: AgentResult | None = None
+        self._last_text: str | None = None
+
+    def feed(self, line: str) -> list[str]:
+        """The console lines for one stdout line."""
+        event = json_object(line)
+        if event is None:
+            return not_json(line)
+        blocks = items(mapping(event.get("message")).get("content"))
+        kind = event.get("type")
+        if kind == "assistant":
+            return [shown for block in blocks for shown in self._block(block)]
+        if kind == "user":
+            return [_outcome(block) for block in blocks if _is_result(block)]
+        if kind == "result":
+            self._result = _final(event)
+            return self._final_lines(event, self._result)
+        return []
+
+    def result(self) -> AgentResult | None:
+        """From the ``result`` event; None if there was none."""
+        return self._result
+
+    def _block(self, value: Any) -> list[str]:
+        """An assistant content block: its text, or one line for a tool call."""
+        block = mapping(value)
+        if block.get("type") == "text":
+            self._last_text = text(block.get("text")) or ""
+            return text_lines(self._last_text)
+        if block.get("type") == "tool_use":
+            name = text(block.get("name")) or "tool"
+            keys = ("command",) if name == "Bash" else _PATH_KEYS
+            return [tool_line(name, summary(block.get("input"), keys))]
+        return []
+
+    def _final_lines(self, event: dict[str, Any], result: AgentResult) -> list[str]:
+        """The result line, then the final text unless it was just shown as assistant text."""
+        duration_ms = number(event.get("duration_ms"))
+        tokens_in = sum(result.usage.get(key, 0) for key in _USAGE_KEYS if key != "output_tokens")
+        line = result_line(
+            is_error=result.is_error,
+            turns=result.turns,
+            seconds=duration_ms / 1000 if duration_ms is not None else None,
+            cost_usd=result.cost_usd,
+            tokens_in=tokens_in if result.usage else None,
+            tokens_out=result.usage.get("output_tokens"),
+        )
+        if result.text is None or result.text == self._last_text:
+            return [line]
+        return [line, *text_lines(result.text)]
+
+
+def _is_result(block: Any) -> bool:
+    return mapping(block).get("type") == "tool_result"
+
+
+def _outcome(value: Any) -> str:
+    """``  ← ok: ...`` or ``  ← failed (exit N): ...`` for a ``tool_result`` block."""
+    block = mapping(value)
+    content = block.get("content")
+    output = text(content)
+    if output is None:
+        output = "\n".join(text(mapping(part).get("text")) or "" for part in items(content))
+    failed = block.get("is_error") is True
+    exit_code = None
+    # Bash failures read "Exit code 3\n<output>"; the code goes in the status instead.
+    if failed and (match := _EXIT_CODE.match(output)):
+        exit_code, output = int(match.group(1)), output[match.end() :]
+    return outcome_line(failed, output, exit_code)
+
+
+def _final(event: dict[str, Any]) -> AgentResult:
+    """The ``result`` event as an ``AgentResult``.
+
+    An API error ends with ``subtype: success`` but ``is_error: true``: is_error wins.
+    """
+    answer = text(event.get("result"))
+    subtype = text(event.get("subtype")) or ""
+    is_error = event.get("is_error") is True or subtype.startswith("error")
+    return AgentResult(
+        text=answer,
+        is_error=is_error,
+        error=(answer or subtype or "unknown error") if is_error else None,
+        cost_usd=number(event.get("total_cost_usd")),
+        usage=int_fields(event.get("usage"), _USAGE_KEYS),
+        session_id=text(event.get("session_id")),
+        turns=integer(event.get("num_turns")),
+    )

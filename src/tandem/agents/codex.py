@@ -1,0 +1,198 @@
+"""Codex CLI: ``codex exec --json ... -``, prompt on stdin.
+
+Rendered lines (formats in ``render``): agent messages as they are; one line per finished
+tool call: ``→ $ <command>  (exit 0)`` (a failure adds ``: <first output line>``),
+``→ file_change: <paths>``, ``→ <server>.<tool>: <arguments>``, ``→ web_search: <query>``;
+``result: ok, tokens in <i> / out <o>`` when the turn completes; ``error: <message>`` for
+an error event or a failed turn.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from tandem.agents.base import AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.render import (
+    first_line,
+    int_fields,
+    integer,
+    items,
+    mapping,
+    not_json,
+    result_line,
+    summary,
+    text,
+    text_lines,
+    tool_line,
+)
+
+_SHELLS = frozenset({"bash", "sh", "zsh"})
+
+
+@dataclass(frozen=True)
+class CodexAgent:
+    """The ``codex`` built-in."""
+
+    name: str = "codex"
+    structured: bool = True
+    default_permissions: tuple[str, ...] = ("--dangerously-bypass-approvals-and-sandbox",)
+
+    def invocation(
+        self,
+        executable: str,
+        *,
+        prompt_text: str,
+        permissions: tuple[str, ...],
+        args: tuple[str, ...],
+    ) -> Invocation:
+        """``codex exec --json``; ``-`` makes it read the prompt from stdin."""
+        return Invocation((executable, "exec", "--json", *permissions, *args, "-"), True)
+
+    def parser(self) -> Parser | None:
+        """A JSONL parser."""
+        return CodexParser()
+
+    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
+        """Nothing known."""
+        return None
+
+
+class CodexParser:
+    """Reads ``codex exec --json``: one JSON event per line.
+
+    ``thread.started`` names the session, ``item.completed`` carries messages and tool
+    calls, ``turn.completed`` the usage; ``error`` and ``turn.failed`` say what went wrong.
+    """
+
+    def __init__(self) -> None:
+        self._session: str | None = None
+        self._text: str | None = None
+        self._usage: dict[str, int] = {}
+        self._completed = False
+        self._failure: str | None = None  # from turn.failed
+        # From an error event; a later turn.completed clears it (codex reports stream
+        # reconnects as error events and then carries on).
+        self._error: str | None = None
+
+    def feed(self, line: str) -> list[str]:
+        """The console lines for one stdout line."""
+        event = json_object(line)
+        if event is None:
+            return not_json(line)
+        handlers = {
+            "thread.started": self._thread_started,
+            "item.completed": self._item_completed,
+            "turn.completed": self._turn_completed,
+            "turn.failed": self._turn_failed,
+            "error": self._error_event,
+        }
+        handler = handlers.get(text(event.get("type")) or "")
+        return handler(event) if handler else []
+
+    def result(self) -> AgentResult | None:
+        """The outcome of the turn; None if it neither completed nor failed."""
+        if not (self._completed or self._failure or self._error):
+            return None
+        error = self._failure or self._error
+        return AgentResult(
+            text=self._text,
+            is_error=error is not None,
+            error=error,
+            usage=self._usage,
+            session_id=self._session,
+        )
+
+    def _thread_started(self, event: dict[str, Any]) -> list[str]:
+        self._session = text(event.get("thread_id"))
+        return []
+
+    def _item_completed(self, event: dict[str, Any]) -> list[str]:
+        item = mapping(event.get("item"))
+        kind = item.get("type")
+        if kind == "agent_message":
+            self._text = text(item.get("text")) or ""
+            return text_lines(self._text)
+        render = _ITEM_LINES.get(text(kind) or "")
+        return [render(item)] if render else []
+
+    def _turn_completed(self, event: dict[str, Any]) -> list[str]:
+        usage = mapping(event.get("usage"))
+        self._usage = int_fields(usage, usage.keys())
+        self._completed = True
+        self._error = None
+        line = result_line(
+            is_error=False,
+            tokens_in=self._usage.get("input_tokens"),
+            tokens_out=self._usage.get("output_tokens"),
+        )
+        return [line]
+
+    def _turn_failed(self, event: dict[str, Any]) -> list[str]:
+        message = text(mapping(event.get("error")).get("message")) or "turn failed"
+        repeated = message == self._error
+        self._failure = message
+        # The error event just before usually says the same thing.
+        return [] if repeated else [f"error: {one_line(message)}"]
+
+    def _error_event(self, event: dict[str, Any]) -> list[str]:
+        self._error = text(event.get("message")) or "error"
+        return [f"error: {one_line(self._error)}"]
+
+
+def _command_line(item: dict[str, Any]) -> str:
+    """``→ $ <command>  (exit N)``, plus the first output line when it failed."""
+    command = one_line(_unwrap_shell(text(item.get("command")) or ""))
+    exit_code = integer(item.get("exit_code"))
+    status = text(item.get("status")) or "?"
+    line = f"→ $ {command}  ({f'exit {exit_code}' if exit_code is not None else status})"
+    if status == "failed" or exit_code not in (None, 0):
+        output = first_line(text(item.get("aggregated_output")) or "")
+        line += f": {output}" if output else ""
+    return line
+
+
+def _unwrap_shell(command: str) -> str:
+    """``echo hi`` for ``/bin/bash -lc 'echo hi'``: codex wraps every command that way."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    wrapped = len(words) == 3 and words[1] in ("-c", "-lc")
+    return words[2] if wrapped and PurePath(words[0]).name in _SHELLS else command
+
+
+def _file_change_line(item: dict[str, Any]) -> str:
+    """``→ file_change: <path>, <path>``."""
+    changes = [mapping(change) for change in items(item.get("changes"))]
+    paths = [path for change in changes if (path := text(change.get("path")))]
+    line = tool_line("file_change", ", ".join(paths))
+    return line + " (failed)" if item.get("status") == "failed" else line
+
+
+def _mcp_line(item: dict[str, Any]) -> str:
+    """``→ <server>.<tool>: <arguments>``."""
+    name = f"{text(item.get('server')) or '?'}.{text(item.get('tool')) or '?'}"
+    return tool_line(name, summary(item.get("arguments"), ()))
+
+
+def _web_search_line(item: dict[str, Any]) -> str:
+    """``→ web_search: <query>``."""
+    return tool_line("web_search", text(item.get("query")) or "")
+
+
+def _warning_line(item: dict[str, Any]) -> str:
+    """An error item is a warning: the turn goes on (e.g. unknown model metadata)."""
+    return f"warning: {one_line(text(item.get('message')) or '')}"
+
+
+_ITEM_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "command_execution": _command_line,
+    "file_change": _file_change_line,
+    "mcp_tool_call": _mcp_line,
+    "web_search": _web_search_line,
+    "error": _warning_line,
+}

@@ -1,0 +1,363 @@
+"""``tandem`` command line: argparse, dispatch, and the one error handler (SPEC §11).
+
+This module only parses and dispatches; each subcommand is a function in ``commands/``
+that takes keyword arguments and returns an exit code. Heavy modules load lazily so
+``tandem --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tandem import __version__
+from tandem.errors import Interrupted, TandemError, UsageError
+
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+_DESCRIPTION = """\
+Run a supervisor agent (galph) and an engineer agent (ralph) in turns over one git
+repository. Whose turn is next lives in sync/state.json; each turn feeds one prompt file
+to an agent CLI (claude, codex, gemini, opencode, dry-run, or any command)."""
+
+_EPILOG = """\
+exit codes: 0 done (or stopped on request), 1 a turn failed or a user error,
+2 usage error, 130 interrupted, 3 internal error (a crash log is written).
+Start with `tandem demo` (offline, spends nothing) or `tandem init` in your project."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) and did-you-mean for flags."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            message += _flag_hint(self, message.split(":", 1)[1].split())
+        raise UsageError(message, f"see `{self.prog} --help`")
+
+
+def _flag_hint(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    known = [opt for action in parser._actions for opt in action.option_strings]
+    for sub in parser._actions:
+        if isinstance(sub, argparse._SubParsersAction):
+            for child in sub.choices.values():
+                known += [o for a in child._actions for o in a.option_strings]
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.7)
+        if close:
+            return f" (did you mean {close[0]}?)"
+    return ""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 <= value < float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="orchestration.yaml to use")
+    parser.add_argument("--state-file", metavar="PATH", help="state file (sync/state.json)")
+    parser.add_argument("--logdir", metavar="DIR", help="logs folder (logs/)")
+
+
+def _add_run_flags(parser: argparse.ArgumentParser, *, with_mode: bool) -> None:
+    """The flags of run/supervisor/loop; each beats its config key."""
+    if with_mode:
+        parser.add_argument("--mode", choices=("combined", "role"), default="combined")
+        parser.add_argument("--role", metavar="ACTOR", help="galph|ralph (with --mode role)")
+    parser.add_argument(
+        "--iterations",
+        "--sync-loops",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="iterations (combined) or this actor's turns (role)",
+    )
+    parser.add_argument(
+        "--sync-via-git",
+        action="store_true",
+        help="role mode: hand turns over through the git remote",
+    )
+    parser.add_argument("--branch", help="branch that carries the state (default: current)")
+    parser.add_argument("--remote", help="remote that carries the state (default: origin)")
+    parser.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        metavar="SECS",
+        help="longest pause between checks of the remote while waiting",
+    )
+    parser.add_argument(
+        "--max-wait-sec",
+        type=_seconds,
+        metavar="SECS",
+        help="give up waiting for the turn after this long (0 = never)",
+    )
+    parser.add_argument(
+        "--heartbeat-secs",
+        type=_seconds,
+        metavar="SECS",
+        help="print a still-running line after this much silence",
+    )
+    parser.add_argument(
+        "--wait-on-peer-failure",
+        action="store_true",
+        help="keep waiting when the other actor's turn failed",
+    )
+    _add_common(parser)
+    parser.add_argument("--no-git", action="store_true", help="do not commit turns")
+    parser.add_argument("--push", action="store_true", help="combined mode: push after each turn")
+    parser.add_argument(
+        "--commit-dry-run",
+        action="store_true",
+        help="print what each turn would commit, commit nothing",
+    )
+    parser.add_argument(
+        "--strict-tree", action="store_true", help="fail a turn that leaves paths it may not commit"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="no agent output on the console")
+    output.add_argument("--verbose", action="store_true", help="more detail (raw agent events)")
+    parser.add_argument("--agent", help="default agent (claude|codex|gemini|opencode|dry-run|...)")
+    parser.add_argument("--agent-role", metavar="ACTOR=AGENT,...", help="agent per actor")
+    parser.add_argument("--agent-prompt", metavar="PROMPT=AGENT,...", help="agent per prompt")
+    parser.add_argument(
+        "--agent-timeout",
+        type=_seconds,
+        metavar="SECS",
+        help="wall-clock limit of one agent run (0 = none)",
+    )
+    parser.add_argument("--prompt-supervisor", metavar="NAME", help="galph's prompt")
+    parser.add_argument("--prompt-main", metavar="NAME", help="ralph's prompt")
+    parser.add_argument("--prompt-reviewer", metavar="NAME", help="the review-cadence prompt")
+    router = parser.add_mutually_exclusive_group()
+    router.add_argument("--use-router", dest="use_router", action="store_const", const=True)
+    router.add_argument("--no-router", dest="use_router", action="store_const", const=False)
+    parser.add_argument("--router-prompt", metavar="NAME", help="prompt that picks galph's prompt")
+    parser.add_argument(
+        "--router-mode", metavar="MODE", help="router_default | router_first | router_only"
+    )
+    parser.add_argument(
+        "--router-review-every-n", type=int, metavar="N", help="review cadence (0 = off)"
+    )
+    parser.add_argument(
+        "--router-allowlist", metavar="A.md,B.md", help="prompts the router may pick"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _Parser(
+        prog="tandem",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tandem {__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subs.required = True
+
+    run = subs.add_parser("run", help="run turns (combined mode, or one role with --mode role)")
+    _add_run_flags(run, with_mode=True)
+    for name, actor in (("supervisor", "galph"), ("loop", "ralph")):
+        role = subs.add_parser(name, help=f"role mode as {actor}")
+        _add_run_flags(role, with_mode=False)
+        role.set_defaults(mode="role", role=actor)
+
+    route = subs.add_parser("route", help="print the prompt the next turn would run")
+    route.add_argument("--actor", help="ask for this actor (default: whose turn it is)")
+    route.add_argument("--explain", action="store_true", help="add the reason")
+    route.add_argument("--json", action="store_true", help="print the decision object")
+    _add_common(route)
+
+    status = subs.add_parser("status", help="whose turn, lease, last failure, last turns")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("-n", type=_positive_int, default=5, metavar="N", help="turns to show")
+    status.add_argument("--no-fetch", action="store_true", help="do not ask the remote")
+    status.add_argument("--remote", help="remote to ask (default: origin)")
+    status.add_argument("--branch", help="branch to ask about (default: current)")
+    _add_common(status)
+
+    logs = subs.add_parser("logs", help="the last iterations' turn logs")
+    logs.add_argument("-n", type=_positive_int, default=1, metavar="N", help="iterations")
+    logs.add_argument("--actor", help="only this actor's logs")
+    logs.add_argument("--format", choices=("text", "xml"), default="text")
+    _add_common(logs)
+
+    stamp = subs.add_parser("stamp", help="record a turn's result by hand (recover or skip)")
+    stamp.add_argument("actor", help="galph|ralph")
+    stamp.add_argument("result", choices=("ok", "fail"))
+    stamp.add_argument("--reason", default=None, help="failure reason (with fail)")
+    stamp.add_argument("--force", action="store_true", help="even when it is not that turn")
+    stamp.add_argument("--sync-via-git", action="store_true", help="pull first and push after")
+    stamp.add_argument("--no-pull", action="store_true", help="with --sync-via-git: no fetch")
+    stamp.add_argument("--no-push", action="store_true", help="with --sync-via-git: no push")
+    stamp.add_argument("--allow-dirty", action="store_true", help="stamp with a dirty tree")
+    stamp.add_argument("--remote", help="remote (default: origin)")
+    stamp.add_argument("--branch", help="branch (default: current)")
+    _add_common(stamp)
+
+    stop = subs.add_parser("stop", help="ask a running loop to stop at its next check point")
+    stop.add_argument("--reason", default="stop requested with tandem stop")
+    stop.add_argument("--sync-via-git", action="store_true", help="commit and push the request")
+    stop.add_argument("--remote", help="remote (default: origin)")
+    stop.add_argument("--branch", help="branch (default: current)")
+    _add_common(stop)
+
+    init = subs.add_parser("init", help="create the config, prompts and state (never overwrites)")
+    init.add_argument("--agent", default=None, help="agent.default to write into the config")
+
+    demo = subs.add_parser("demo", help="make a demo host repo and run a real loop, offline")
+    demo.add_argument("path", nargs="?", default=None, help="where (default: a new temp dir)")
+    demo.add_argument("--iterations", type=_positive_int, default=3, metavar="N")
+    demo.add_argument("--quiet", action="store_true", help="less output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch, and map every outcome to an exit code."""
+    cwd = Path.cwd()
+    with _handled(cwd) as outcome:
+        args = build_parser().parse_args(argv)
+        outcome.append(_dispatch(args, cwd))
+    return outcome[-1]
+
+
+def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
+    command = args.command
+    if command in ("run", "supervisor", "loop"):
+        from tandem.commands.run import run, run_options
+
+        return run(cwd=cwd, options=run_options(args, cwd))
+    if command == "route":
+        from tandem.commands.route import route
+
+        return route(
+            cwd=cwd, actor=args.actor, explain=args.explain, as_json=args.json, **_paths(args, cwd)
+        )
+    if command == "status":
+        from tandem.commands.status import status
+
+        return status(
+            cwd=cwd,
+            as_json=args.json,
+            turns=args.n,
+            fetch=not args.no_fetch,
+            remote=args.remote,
+            branch=args.branch,
+            **_paths(args, cwd),
+        )
+    if command == "logs":
+        from tandem.commands.logs import logs
+
+        return logs(
+            cwd=cwd, iterations=args.n, actor=args.actor, fmt=args.format, **_paths(args, cwd)
+        )
+    if command == "stamp":
+        from tandem.commands.stamp import stamp
+
+        return stamp(
+            cwd=cwd,
+            actor=args.actor,
+            ok=args.result == "ok",
+            reason=args.reason,
+            force=args.force,
+            sync=args.sync_via_git,
+            pull=not args.no_pull,
+            push=not args.no_push,
+            allow_dirty=args.allow_dirty,
+            remote=args.remote,
+            branch=args.branch,
+            **_paths(args, cwd),
+        )
+    if command == "stop":
+        from tandem.commands.stop import stop
+
+        return stop(
+            cwd=cwd,
+            reason=args.reason,
+            sync=args.sync_via_git,
+            remote=args.remote,
+            branch=args.branch,
+            **_paths(args, cwd),
+        )
+    if command == "init":
+        from tandem.commands.init import init
+
+        return init(cwd=cwd, agent=args.agent)
+    from tandem.commands.demo import demo
+
+    return demo(cwd=cwd, path=args.path, iterations=args.iterations, quiet=args.quiet)
+
+
+def _paths(args: argparse.Namespace, cwd: Path) -> dict[str, Any]:
+    from tandem.commands.common import path_overrides
+
+    return {
+        "config_path": args.config,
+        "overrides": path_overrides(args.state_file, args.logdir, cwd),
+    }
+
+
+@contextlib.contextmanager
+def _handled(cwd: Path) -> Iterator[list[int]]:
+    """User errors: one line and their exit code; Ctrl-C: 130; bugs: 3 and a crash log."""
+    outcome: list[int] = []
+    try:
+        yield outcome
+    except TandemError as exc:
+        _err(f"tandem: {exc.prefix}{exc}")
+        outcome.append(exc.exit_code)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        detail = f": {exc}" if str(exc) else ""
+        _err(f"tandem: interrupted{detail}")
+        outcome.append(EXIT_INTERRUPTED)
+    except SystemExit as exc:  # --help and --version
+        outcome.append(exc.code if isinstance(exc.code, int) else 0)
+    except Exception:
+        path = _crash_log(cwd)
+        _err(f"tandem: internal error (a bug); details in {path}")
+        outcome.append(EXIT_INTERNAL)
+
+
+def _crash_log(cwd: Path) -> Path:
+    folder = Path(tempfile.gettempdir())
+    with contextlib.suppress(Exception):
+        from tandem import config
+
+        folder = config.load(cwd).logs_dir
+        folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"tandem-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    path.write_text(traceback.format_exc())
+    return path
+
+
+def _err(line: str) -> None:
+    from tandem.logs import Redactor
+
+    one_line = " ".join(line.split())  # an error is one line, whatever its parts said
+    sys.stderr.write(Redactor(os.environ).text(one_line) + "\n")
+    sys.stderr.flush()

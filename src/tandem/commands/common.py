@@ -1,0 +1,68 @@
+"""Helpers shared by the subcommands: config loading and path flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tandem import config as config_mod
+from tandem.config import Config
+from tandem.errors import NotAGitRepo
+from tandem.git import Repo
+from tandem.host import Host, open_host
+from tandem.logs import Console, Redactor
+
+
+def path_overrides(state_file: str | None, logdir: str | None, cwd: Path) -> dict[str, Any]:
+    """--state-file and --logdir as config overrides, absolute against the current folder."""
+    overrides: dict[str, Any] = {}
+    if state_file:
+        overrides["state_file"] = str((cwd / state_file).resolve())
+    if logdir:
+        overrides["logs_dir"] = str((cwd / logdir).resolve())
+    return overrides
+
+
+def load_config(
+    cwd: Path,
+    config_path: str | None,
+    overrides: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """The config, with the git top level as the root when there is no config file."""
+    return config_mod.load(
+        cwd,
+        explicit=config_path,
+        env=os.environ if env is None else env,
+        overrides=overrides,
+        default_root=host_root,
+    )
+
+
+def host_root(cwd: Path) -> Path:
+    """The git top level of ``cwd``, or ``cwd`` outside git."""
+    try:
+        return Repo.discover(cwd).root
+    except NotAGitRepo:
+        return cwd
+
+
+def quiet_host(
+    cwd: Path, config_path: str | None, overrides: Mapping[str, Any], *, use_git: bool = True
+) -> Host:
+    """A ``Host`` for a read-only or short command (no agent output)."""
+    config = load_config(cwd, config_path, overrides)
+    console = Console(Redactor(os.environ))
+    return open_host(config, console=console, use_git=use_git)
+
+
+def sync_overrides(remote: str | None, branch: str | None) -> dict[str, Any]:
+    """--remote and --branch as config overrides."""
+    found: dict[str, Any] = {}
+    if remote:
+        found["sync.remote"] = remote
+    if branch:
+        found["sync.branch"] = branch
+    return found

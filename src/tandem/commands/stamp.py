@@ -1,0 +1,88 @@
+"""``tandem stamp ACTOR ok|fail``: record a turn by hand, to recover or skip it (SPEC §8.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tandem.commands.common import load_config, sync_overrides
+from tandem.config import actor_name
+from tandem.errors import StateError, UsageError
+from tandem.host import Host, open_host
+from tandem.logs import Console, Redactor
+from tandem.runner import Status, TurnResult
+from tandem.state import Actor, State
+from tandem.turns import begin_turn, finish_turn, require_tree_for
+
+
+def stamp(
+    *,
+    cwd: Path,
+    actor: str,
+    ok: bool,
+    reason: str | None,
+    force: bool,
+    sync: bool,
+    pull: bool,
+    push: bool,
+    allow_dirty: bool,
+    remote: str | None,
+    branch: str | None,
+    config_path: str | None,
+    overrides: Mapping[str, Any],
+) -> int:
+    """Perform the finish step of ``actor``'s turn without running an agent."""
+    import os
+
+    try:
+        who = actor_name(actor)
+    except ValueError as exc:
+        raise UsageError(str(exc), "stamp galph or ralph") from None
+    config = load_config(cwd, config_path, {**overrides, **sync_overrides(remote, branch)})
+    host = open_host(config, console=Console(Redactor(os.environ)), require_git=sync)
+    with host.run_lock():
+        if sync and pull:
+            from tandem.sync import Remote
+            from tandem.sync import sync as sync_remote
+
+            sync_remote(host, Remote.of(host))
+        running = _running(host, who, force=force, allow_dirty=allow_dirty)
+        now = host.clock()
+        result = TurnResult(
+            who,
+            running.iteration,
+            Status.OK if ok else Status.FAILED,
+            now,
+            now,
+            source="stamp",
+            reason="stamped by hand",
+            failure=None if ok else (reason or "stamped failed by hand"),
+        )
+        finished = finish_turn(host, running, result, "warn")
+        if sync and push:
+            from tandem.sync import Remote, publish
+
+            publish(host, Remote.of(host), what="the stamp")
+    after = finished.state
+    print(
+        f"tandem: stamped {who} {'ok' if ok else 'fail'}: iteration {after.iteration}, "
+        f"{after.expected_actor}'s turn ({after.status})"
+    )
+    return 0
+
+
+def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> State:
+    """The state with ``actor``'s turn running, as finishing needs it."""
+    current = host.read_state()
+    if current.expected_actor != actor and not force:
+        raise StateError(
+            f"it is {current.expected_actor}'s turn (iteration {current.iteration}), not {actor}'s",
+            "stamp the actor whose turn it is, or pass --force",
+        )
+    if not allow_dirty:
+        require_tree_for(host, actor, "commit or move them, or pass --allow-dirty")
+    if current.status == f"running-{actor}" and current.expected_actor == actor:
+        current.stale_owner(actor, host.owner, host.clock())  # a live owner is refused
+        return current
+    return begin_turn(host, actor, gated=not force)

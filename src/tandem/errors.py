@@ -1,0 +1,81 @@
+"""The error tree: every problem a user can act on is a ``TandemError``.
+
+The CLI prints a ``TandemError`` as one line and exits with its ``exit_code``; anything
+else that escapes is a bug (exit 3, traceback to a crash log). See SPEC §11.
+"""
+
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    """A problem the user can fix: printed as ``tandem: error: <what>; <fix>``, exit 1."""
+
+    exit_code = 1
+    prefix = "error: "
+
+    def __init__(self, what: str, fix: str | None = None) -> None:
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{what}; {fix}" if fix else what)
+
+
+class UsageError(TandemError):
+    """Bad command-line usage (unknown flag, bad value, flags that do not go together)."""
+
+    exit_code = 2
+
+
+class ConfigError(TandemError):
+    """orchestration.yaml is unreadable or invalid."""
+
+
+class StateError(TandemError):
+    """The state file is unreadable, invalid, or does not allow what was asked."""
+
+
+class LeaseHeld(StateError):
+    """Another live process holds the current turn."""
+
+
+class RoutingError(TandemError):
+    """A prompt name (deterministic or router-chosen) broke a rule of SPEC §4.3."""
+
+
+class AgentError(TandemError):
+    """An agent cannot be dispatched or started (missing binary, bad setup)."""
+
+
+class GitError(TandemError):
+    """A git operation failed; the message says what to do."""
+
+
+class NotAGitRepo(GitError):
+    """The host is not inside a git work tree."""
+
+
+class PushRejected(GitError):
+    """The remote refused a push (it moved, or the push is not a fast-forward)."""
+
+
+class RebaseConflict(GitError):
+    """A rebase onto the remote stopped on a conflict; it was aborted."""
+
+
+class RemoteUnreachable(GitError):
+    """The remote could not be reached (network, path, permissions)."""
+
+
+class ClaimedElsewhere(TandemError):
+    """Another process claimed or advanced the turn on the remote first."""
+
+
+class TurnFailed(TandemError):
+    """A turn failed; the run stops (SPEC §7.4). Printed without the ``error:`` prefix."""
+
+    prefix = ""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the run stops with exit 130."""
+
+    exit_code = 130

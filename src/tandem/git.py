@@ -1,0 +1,357 @@
+"""Small git operations over ``proc.run``, with machine-readable output.
+
+Low-level failures are translated here, once, into ``GitError``s that say what to do.
+tandem never resets, cleans, stashes or force-pushes anything of the user's (SPEC §13);
+the one history edit it makes is dropping its own unpushed claim commits (``drop_commits``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tandem import proc
+from tandem.errors import (
+    GitError,
+    NotAGitRepo,
+    PushRejected,
+    RebaseConflict,
+    RemoteUnreachable,
+)
+
+_UNREACHABLE = re.compile(
+    r"Could not read from remote|does not appear to be a git repository|"
+    r"unable to access|Connection refused|Could not resolve host|unable to connect|"
+    r"No such file or directory|not found|fatal: '.*' does not appear",
+    re.IGNORECASE,
+)
+_COMMITTED = re.compile(r"\[[^\]]* ([0-9a-f]{7,40})\] ")
+_REJECTED = re.compile(r"\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first", re.I)
+
+
+@dataclass(frozen=True)
+class Dirty:
+    """One dirty path of the work tree, from ``git status --porcelain=v2 -z``."""
+
+    path: str
+    code: str  # the XY status pair, "??" for untracked
+    orig: str | None = None  # the old path of a rename or copy
+
+    @property
+    def untracked(self) -> bool:
+        """Not known to git yet (needs ``git add`` before a commit)."""
+        return self.code == "??"
+
+    @property
+    def deleted(self) -> bool:
+        """Deleted in the index or the work tree."""
+        return "D" in self.code
+
+    @property
+    def unmerged(self) -> bool:
+        """Part of an unresolved merge."""
+        return self.code == "UU" or "U" in self.code or self.code in ("AA", "DD")
+
+
+@dataclass(frozen=True)
+class Status:
+    """HEAD, branch and dirty paths, read in one ``git status`` call."""
+
+    head: str | None  # full sha, None before the first commit
+    branch: str | None  # None when detached
+    dirty: tuple[Dirty, ...]
+
+
+class Repo:
+    """A git work tree; every method is one or two git commands."""
+
+    def __init__(self, root: Path, env: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        base = dict(os.environ if env is None else env)
+        # Messages are matched in English; nothing may wait for a password on a terminal.
+        base.update({"LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0"})
+        self.env = base
+
+    # -- plumbing ---------------------------------------------------------------------
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> proc.Completed:
+        """Run ``git <args>`` in the work tree."""
+        try:
+            return proc.run(("git", *args), cwd=self.root, env=self.env, input=input, check=check)
+        except proc.ProcessError as exc:
+            if exc.returncode == 127:
+                raise GitError("git is not installed", "install git and try again") from exc
+            raise
+
+    def _text(self, *args: str) -> str:
+        return self.git(*args).text.strip()
+
+    @classmethod
+    def discover(cls, start: Path, env: Mapping[str, str] | None = None) -> Repo:
+        """The work tree containing ``start``; ``NotAGitRepo`` if there is none."""
+        try:
+            top = proc.run(
+                ("git", "rev-parse", "--show-toplevel"),
+                cwd=start,
+                env={**(os.environ if env is None else env), "LC_ALL": "C"},
+            ).text.strip()
+        except proc.ProcessError as exc:
+            raise NotAGitRepo(
+                f"{start} is not inside a git work tree",
+                "run tandem inside the host repository (or pass --no-git)",
+            ) from exc
+        return cls(Path(top), env)
+
+    # -- reading ----------------------------------------------------------------------
+    def status(self) -> Status:
+        """HEAD, branch and every dirty path (untracked files listed one by one)."""
+        out = self.git(
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "-z",
+            "--untracked-files=all",
+            "--ignore-submodules=dirty",
+        ).stdout
+        return parse_status(out)
+
+    def git_dir(self) -> Path:
+        """The .git folder of this work tree (absolute)."""
+        return Path(self._text("rev-parse", "--absolute-git-dir"))
+
+    def operation_in_progress(self) -> str | None:
+        """'rebase', 'merge', 'cherry-pick' or 'revert' if one is under way, else None."""
+        gdir = self.git_dir()
+        markers = {
+            "rebase": ("rebase-merge", "rebase-apply"),
+            "merge": ("MERGE_HEAD",),
+            "cherry-pick": ("CHERRY_PICK_HEAD",),
+            "revert": ("REVERT_HEAD",),
+        }
+        for name, files in markers.items():
+            if any((gdir / f).exists() for f in files):
+                return name
+        return None
+
+    def rev_parse(self, ref: str) -> str | None:
+        """The full sha of ``ref``, or None if it does not exist."""
+        done = self.git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return done.text.strip() or None if done.returncode == 0 else None
+
+    def show(self, ref: str, path: str) -> bytes | None:
+        """The content of ``path`` at ``ref``, or None if it is not there."""
+        done = self.git("show", f"{ref}:{path}", check=False)
+        return done.stdout if done.returncode == 0 else None
+
+    def count(self, revs: str) -> int:
+        """``git rev-list --count``."""
+        return int(self._text("rev-list", "--count", revs))
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """True if ``older`` is reachable from ``newer``."""
+        return self.git("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
+
+    def commits(self, revs: str) -> list[tuple[str, str]]:
+        """(sha, subject) of each commit in ``revs``, oldest first."""
+        out = self.git("log", "--reverse", "--format=%H%x00%s", revs).text
+        return [tuple(line.split("\0", 1)) for line in out.splitlines() if line]  # type: ignore[misc]
+
+    def changed_paths(self, commit: str) -> list[str]:
+        """Paths that ``commit`` changed against its first parent."""
+        out = self.git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", commit).stdout
+        return [p.decode() for p in out.split(b"\0") if p]
+
+    def log_trailers(self, key: str, max_count: int = 2000) -> dict[str, str]:
+        """{trailer value: short sha} for recent commits that carry trailer ``key``."""
+        out = self.git(
+            "log",
+            f"--max-count={max_count}",
+            f"--format=%h%x00%(trailers:key={key},valueonly,separator=%x00)%x01",
+        ).text
+        found: dict[str, str] = {}
+        for record in out.split("\x01"):
+            sha, _, values = record.strip("\n").partition("\0")
+            for value in values.split("\0"):
+                if value.strip():
+                    found.setdefault(value.strip(), sha)
+        return found
+
+    def has_remote(self, remote: str) -> bool:
+        """True if ``remote`` is configured."""
+        return remote in self._text("remote").split()
+
+    def identity_missing(self) -> bool:
+        """True when git has no user.name/user.email to commit with."""
+        return self.git("var", "GIT_COMMITTER_IDENT", check=False).returncode != 0
+
+    def use_fallback_identity(self) -> None:
+        """Commit as ``tandem <tandem@host>`` when the user has no identity configured."""
+        host = socket.gethostname() or "localhost"
+        for who in ("AUTHOR", "COMMITTER"):
+            self.env.setdefault(f"GIT_{who}_NAME", "tandem")
+            self.env.setdefault(f"GIT_{who}_EMAIL", f"tandem@{host}")
+
+    # -- writing ----------------------------------------------------------------------
+    def commit_paths(self, paths: Sequence[str], untracked: Iterable[str], message: str) -> str:
+        """Commit exactly ``paths`` (work-tree content), whatever else is staged; the new sha.
+
+        ``untracked`` paths are added first; ignored files are never added (no ``-f``).
+        Pathspecs go through stdin, literally, so no name is read as a pattern or an option.
+        """
+        new = sorted(set(untracked))
+        if new:
+            self.git(
+                "--literal-pathspecs",
+                "add",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+                input=_nul_join(new),
+            )
+        done = self.git(
+            "--literal-pathspecs",
+            "commit",
+            "--no-verify",
+            "--only",
+            "--allow-empty",
+            "-m",
+            message,
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input=_nul_join(sorted(set(paths))),
+        )
+        # "[main 1a2b3c4] subject" (or "[main (root-commit) 1a2b3c4]"): the sha, no extra call
+        match = _COMMITTED.match(done.text)
+        return match.group(1) if match else self._text("rev-parse", "--short=12", "HEAD")
+
+    # -- remote -----------------------------------------------------------------------
+    def ls_remote(self, remote: str, branch: str) -> str | None:
+        """The sha of ``branch`` on ``remote`` (one cheap round trip), None if absent."""
+        try:
+            out = self.git("ls-remote", "--heads", remote, f"refs/heads/{branch}").text
+        except proc.ProcessError as exc:
+            raise _remote_error(remote, "read", exc) from exc
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                return sha
+        return None
+
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch ``branch`` into ``refs/remotes/<remote>/<branch>``; its sha or None."""
+        refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+        try:
+            self.git("fetch", "--quiet", "--no-tags", remote, refspec)
+        except proc.ProcessError as exc:
+            if "couldn't find remote ref" in exc.output:
+                return None
+            raise _remote_error(remote, "fetch from", exc) from exc
+        return self.rev_parse(f"refs/remotes/{remote}/{branch}")
+
+    def push(self, remote: str, branch: str) -> None:
+        """Push HEAD to ``branch`` with an explicit refspec and never with force."""
+        try:
+            self.git("push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
+        except proc.ProcessError as exc:
+            if _REJECTED.search(exc.output):
+                raise PushRejected(
+                    f"push to {remote}/{branch} was rejected: the remote moved",
+                    "fetch and rebase, then push again",
+                ) from exc
+            raise _remote_error(remote, "push to", exc) from exc
+
+    def fast_forward(self, target: str) -> None:
+        """Move the branch and work tree to ``target`` (a descendant of HEAD)."""
+        try:
+            self.git("merge", "--ff-only", "--quiet", target)
+        except proc.ProcessError as exc:
+            raise GitError(
+                f"cannot fast-forward to {target[:12]}: {_first_line(exc)}",
+                "commit or move the local changes that block it, then restart",
+            ) from exc
+
+    def rebase(self, onto: str) -> None:
+        """Rebase local commits onto ``onto``; on any failure abort and leave all as it was."""
+        try:
+            self.git("rebase", "--quiet", "--no-autostash", onto)
+        except proc.ProcessError as exc:
+            if self.operation_in_progress() == "rebase":
+                self.git("rebase", "--abort", check=False)
+                raise RebaseConflict(
+                    f"rebasing local commits onto {onto[:12]} hit a conflict "
+                    f"({_first_line(exc)}); the rebase was aborted and nothing changed",
+                    "resolve it by hand (git pull --rebase), then restart",
+                ) from exc
+            raise GitError(
+                f"cannot rebase onto {onto[:12]}: {_first_line(exc)}",
+                "commit or move the local changes, then restart",
+            ) from exc
+
+    def drop_commits(self, head: str, base: str) -> None:
+        """Undo tandem's own unpushed commits ``base..head`` (``head`` is HEAD), keeping
+        every local change in the work tree."""
+        if self.rev_parse(head) != self.rev_parse("HEAD"):
+            raise GitError(
+                f"expected HEAD at {head[:12]} to undo an unpublished claim",
+                "inspect `git log` and restart",
+            )
+        self.git("reset", "--quiet", "--keep", base)
+
+
+def parse_status(out: bytes) -> Status:
+    """Parse ``git status --porcelain=v2 --branch -z``."""
+    head: str | None = None
+    branch: str | None = None
+    dirty: list[Dirty] = []
+    fields = out.split(b"\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i].decode("utf-8", errors="surrogateescape")
+        i += 1
+        if not entry:
+            continue
+        kind = entry[0]
+        if entry.startswith("# branch.oid "):
+            oid = entry[len("# branch.oid ") :]
+            head = None if oid == "(initial)" else oid
+        elif entry.startswith("# branch.head "):
+            name = entry[len("# branch.head ") :]
+            branch = None if name == "(detached)" else name
+        elif kind == "1":
+            parts = entry.split(" ", 8)
+            dirty.append(Dirty(parts[8], parts[1]))
+        elif kind == "2":
+            parts = entry.split(" ", 9)
+            orig = fields[i].decode("utf-8", errors="surrogateescape")
+            i += 1
+            dirty.append(Dirty(parts[9], parts[1], orig))
+        elif kind == "u":
+            parts = entry.split(" ", 10)
+            dirty.append(Dirty(parts[10], parts[1]))
+        elif kind == "?":
+            dirty.append(Dirty(entry[2:], "??"))
+    return Status(head, branch, tuple(dirty))
+
+
+def _nul_join(paths: Sequence[str]) -> bytes:
+    return b"".join(p.encode("utf-8", errors="surrogateescape") + b"\0" for p in paths)
+
+
+def _first_line(exc: proc.ProcessError) -> str:
+    for raw in exc.output.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("hint:", "Hint:")):
+            return line.removeprefix("error: ").removeprefix("fatal: ")
+    return f"exit {exc.returncode}"
+
+
+def _remote_error(remote: str, verb: str, exc: proc.ProcessError) -> GitError:
+    reason = _first_line(exc)
+    if _UNREACHABLE.search(exc.output):
+        return RemoteUnreachable(
+            f"cannot {verb} remote '{remote}': {reason}",
+            "check the network and `git remote -v`; nothing was lost, rerun when it is back",
+        )
+    return GitError(f"cannot {verb} remote '{remote}': {reason}", "check `git remote -v`")

@@ -1,0 +1,251 @@
+"""Turn logs, the event log, the console, and secret redaction (SPEC §10).
+
+Layout under ``logs_dir``::
+
+    <branch>/<actor>/iter-<NNNNN>_<YYYYmmddTHHMMSSZ>_<prompt stem>.log
+    <branch>/<actor>/latest.log          -> the newest turn log of that actor
+    <branch>/events.jsonl                one JSON object per line (docs/events.md)
+
+Secrets (values of environment variables whose names end in KEY, TOKEN, SECRET or
+PASSWORD) are replaced by ``***`` in everything written here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from tandem.state import format_time, utcnow
+
+SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MIN_SECRET_LEN = 4
+MASK = "***"
+EVENTS_NAME = "events.jsonl"
+
+
+class Redactor:
+    """Replaces secret values (and their JSON-escaped forms) with ``***``."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        values: set[str] = set()
+        for name, value in env.items():
+            if name.upper().endswith(SECRET_SUFFIXES) and len(value) >= MIN_SECRET_LEN:
+                values.add(value)
+                values.add(json.dumps(value)[1:-1])  # as it appears inside JSON strings
+        self._texts = sorted(values, key=len, reverse=True)
+        self._bytes = [v.encode("utf-8", errors="surrogateescape") for v in self._texts]
+        self._mask = MASK.encode()
+
+    def __bool__(self) -> bool:
+        return bool(self._texts)
+
+    def text(self, value: str) -> str:
+        """``value`` with every secret masked."""
+        for secret in self._texts:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+
+    def data(self, value: bytes) -> bytes:
+        """``value`` with every secret masked."""
+        for secret in self._bytes:
+            if secret in value:
+                value = value.replace(secret, self._mask)
+        return value
+
+    def json(self, value: Any) -> Any:
+        """A JSON-ready value with every string masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.json(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.json(v) for v in value]
+        return value
+
+
+@dataclass
+class Console:
+    """What the user sees: tandem's lines, agent output, warnings; all redacted."""
+
+    redactor: Redactor
+    quiet: bool = False
+    verbose: bool = False
+    out: IO[bytes] = field(default_factory=lambda: sys.stdout.buffer)
+    err: IO[str] = field(default_factory=lambda: sys.stderr)
+
+    def say(self, message: str) -> None:
+        """A progress line of tandem's own (hidden by --quiet)."""
+        if not self.quiet:
+            self._out(f"tandem: {message}\n")
+
+    def detail(self, message: str) -> None:
+        """A line shown only with --verbose."""
+        if self.verbose:
+            self._out(f"tandem: {message}\n")
+
+    def warn(self, message: str) -> None:
+        """A warning, always shown, on stderr."""
+        self.err.write(self.redactor.text(f"tandem: warning: {message}\n"))
+        self.err.flush()
+
+    def agent_output(self, data: bytes) -> None:
+        """Agent output, already redacted, as it came (hidden by --quiet)."""
+        if not self.quiet:
+            self.out.write(data)
+            self.out.flush()
+
+    def agent_line(self, line: str) -> None:
+        """One rendered line of a structured agent's output (hidden by --quiet)."""
+        if not self.quiet:
+            self.out.write(self.redactor.text(line + "\n").encode("utf-8", errors="replace"))
+            self.out.flush()
+
+    def agent_error(self, data: bytes) -> None:
+        """Agent stderr, already redacted (hidden by --quiet)."""
+        if not self.quiet:
+            self.err.write(data.decode("utf-8", errors="replace"))
+            self.err.flush()
+
+    def _out(self, text: str) -> None:
+        self.out.write(self.redactor.text(text).encode("utf-8", errors="replace"))
+        self.out.flush()
+
+
+class TurnLog:
+    """One turn's log file: a header, the agent's output as it came, a footer."""
+
+    def __init__(self, path: Path, display: str, redactor: Redactor) -> None:
+        self.path = path
+        self.display = display  # relative to the host root, for messages and commits
+        self._redactor = redactor
+        self._file = path.open("ab", buffering=1 << 16)
+
+    def line(self, text: str) -> None:
+        """A line of tandem's own (header, footer, notes), redacted."""
+        self._file.write(self._redactor.text(text + "\n").encode("utf-8", errors="replace"))
+
+    def fields(self, title: str, values: Mapping[str, Any]) -> None:
+        """A block of ``key: value`` lines under a title."""
+        self.line(f"===== tandem {title} =====")
+        for key, value in values.items():
+            self.line(f"{key}: {value}")
+        self.line("=" * (len(title) + 20))
+
+    def output(self, data: bytes) -> None:
+        """Agent output, already redacted."""
+        self._file.write(data)
+
+    def flush(self) -> None:
+        """Push buffered output to the file."""
+        self._file.flush()
+
+    def close(self) -> None:
+        """Flush and close."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class Logbook:
+    """Creates turn logs and appends events for one branch of one host."""
+
+    def __init__(
+        self,
+        logs_dir: Path,
+        branch: str,
+        redactor: Redactor,
+        console: Console,
+        *,
+        root: Path,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.folder = logs_dir / branch.replace("/", "-")
+        self.redactor = redactor
+        self.console = console
+        self.root = root
+        self.clock = clock
+        self.host = socket.gethostname()
+        self.events_path = self.folder / EVENTS_NAME
+
+    def display(self, path: Path) -> str:
+        """``path`` relative to the host root when inside it."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def open_turn(self, actor: str, iteration: int, stem: str) -> TurnLog:
+        """A new turn log, and ``latest.log`` pointing at it."""
+        folder = self.folder / actor
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
+        path = folder / f"iter-{iteration:05d}_{stamp}_{_safe(stem)}.log"
+        log = TurnLog(path, self.display(path), self.redactor)
+        latest = folder / "latest.log"
+        tmp = folder / f".latest.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(path.name, tmp)
+        os.replace(tmp, latest)
+        return log
+
+    def event(
+        self, kind: str, *, actor: str | None = None, iteration: int | None = None, **data: Any
+    ) -> None:
+        """Append one event: one ``write`` of one JSON line (atomic for O_APPEND)."""
+        record = {
+            "ts": format_time(self.clock()),
+            "event": kind,
+            "actor": actor,
+            "iteration": iteration,
+            "host": self.host,
+            "pid": os.getpid(),
+            **data,
+        }
+        line = json.dumps(self.redactor.json(record), ensure_ascii=False) + "\n"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of an event log; lines that are not JSON objects are skipped."""
+    try:
+        handle = path.open(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def _safe(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "prompt"
+
+
+def human_duration(seconds: float) -> str:
+    """``4.2s``, ``42s``, ``12m05s``, ``2h00m00s``."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"

@@ -1,0 +1,467 @@
+"""The one place that starts child processes.
+
+``run`` is for short commands whose output is read at the end (git, ``--version``).
+``stream`` is for agents: output is handed on as it arrives, the run has a wall-clock
+limit, and when it ends every descendant of the agent ends too (SPEC §6.3, §6.4).
+
+Every child gets its own session, so a Ctrl-C in the terminal reaches tandem only and
+tandem decides what the children get. Argv lists only; no shell is ever involved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import enum
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tandem.interrupts import Interrupt
+
+_READ_SIZE = 1 << 20
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = 1031
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+# After the agent exits, output still buffered in the pipes is read for this long at most:
+# a descendant that escaped the cleanup must not keep the turn open by holding a pipe.
+_DRAIN_SECS = 1.0
+_PROC_CHILDREN = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
+
+
+class ProcessError(Exception):
+    """A command exited non-zero (or could not start); the message shows what it said."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        output = (stderr or stdout).decode(errors="replace").strip()
+        super().__init__(f"`{' '.join(argv)}` exited with {returncode}: {output}")
+
+    @property
+    def output(self) -> str:
+        """stderr and stdout as text, for matching known failure messages."""
+        return (self.stderr + self.stdout).decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished short command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        """stdout decoded."""
+        return self.stdout.decode(errors="replace")
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> Completed:
+    """Run a short command to completion and capture its output."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise ProcessError(argv, 127, b"", f"{argv[0]}: not found".encode()) from exc
+    except PermissionError as exc:
+        raise ProcessError(argv, 126, b"", f"{argv[0]}: not executable".encode()) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ProcessError(argv, -1, b"", f"timed out after {timeout}s".encode()) from exc
+    result = Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
+    if check and done.returncode != 0:
+        raise ProcessError(argv, done.returncode, done.stdout, done.stderr)
+    return result
+
+
+class Ending(enum.Enum):
+    """How a streamed child ended."""
+
+    EXITED = "exited"
+    TIMED_OUT = "timed out"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Outcome:
+    """What happened to a streamed child."""
+
+    ending: Ending
+    returncode: int | None
+    duration: float
+    leftovers: int = 0  # descendants still alive when the agent ended, then killed
+
+
+@dataclass
+class StreamOptions:
+    """Limits and hooks for ``stream``."""
+
+    timeout: float | None = None  # wall clock; None or 0 = none
+    kill_grace: float = 10.0
+    heartbeat_secs: float = 0.0  # 0 = no heartbeat
+    on_heartbeat: Callable[[float, float], None] | None = None  # (elapsed, silent_for)
+    interrupt: Interrupt | None = None
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+
+Sink = Callable[[bytes], None]
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: Path | None,
+    on_stdout: Sink,
+    on_stderr: Sink,
+    options: StreamOptions,
+) -> Outcome:
+    """Run ``argv``, handing its output to the sinks as it arrives, and end its whole tree.
+
+    Raises ``FileNotFoundError``/``PermissionError`` when the program cannot start.
+    """
+    _become_subreaper()
+    before = _children(os.getpid())
+    started = options.clock()
+    with _open_stdin(stdin) as stdin_file:
+        child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+    watcher = _Watcher(child, before, options, started)
+    try:
+        watcher.pump(on_stdout, on_stderr)
+    finally:
+        watcher.end_tree()
+    assert child.stdout is not None
+    assert child.stderr is not None
+    child.stdout.close()
+    child.stderr.close()
+    return Outcome(
+        ending=watcher.ending,
+        returncode=child.returncode,
+        duration=options.clock() - started,
+        leftovers=watcher.leftovers,
+    )
+
+
+class _Watcher:
+    """The select loop of one streamed child: output, deadline, signals, heartbeat."""
+
+    def __init__(
+        self,
+        child: subprocess.Popen[bytes],
+        before: set[int],
+        options: StreamOptions,
+        started: float,
+    ) -> None:
+        self.child = child
+        self.before = before
+        self.options = options
+        self.started = started
+        self.ending = Ending.EXITED
+        self.leftovers = 0
+        self.last_output = started
+        self.last_beat = started
+        self.kill_at: float | None = None  # set once SIGTERM went out
+        self.exited_at: float | None = None
+
+    def pump(self, on_stdout: Sink, on_stderr: Sink) -> None:
+        """Read output until both pipes close (or the drain time after exit runs out)."""
+        child = self.child
+        assert child.stdout is not None
+        assert child.stderr is not None
+        sel = selectors.DefaultSelector()
+        sinks: dict[int, Sink] = {}
+        for pipe, sink in ((child.stdout, on_stdout), (child.stderr, on_stderr)):
+            _widen_pipe(pipe.fileno())
+            sel.register(pipe.fileno(), selectors.EVENT_READ)
+            sinks[pipe.fileno()] = sink
+        interrupt = self.options.interrupt
+        if interrupt is not None:
+            sel.register(interrupt.fileno(), selectors.EVENT_READ)
+        pidfd = _pidfd(child.pid)
+        if pidfd is not None:
+            sel.register(pidfd, selectors.EVENT_READ)
+        try:
+            while sinks:
+                for key, _ in sel.select(self._wait_time()):
+                    fd = int(key.fd)
+                    if fd in sinks:
+                        self._read(fd, sinks, sel)
+                    elif fd == pidfd:
+                        sel.unregister(fd)
+                self._tick()
+                if self.exited_at is not None and self.options.clock() - self.exited_at > (
+                    _DRAIN_SECS
+                ):
+                    break
+        finally:
+            sel.close()
+            if pidfd is not None:
+                os.close(pidfd)
+        if not sinks and self.exited_at is None:
+            # Both pipes closed: the agent is exiting. Let it finish before judging what
+            # it left behind, so its own exit is not mistaken for a process to kill.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.child.wait(timeout=_DRAIN_SECS)
+
+    def _read(self, fd: int, sinks: dict[int, Sink], sel: selectors.BaseSelector) -> None:
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        if not data:
+            sel.unregister(fd)
+            del sinks[fd]
+            return
+        self.last_output = self.options.clock()
+        sinks[fd](data)
+
+    def _wait_time(self) -> float:
+        now = self.options.clock()
+        waits = [0.5]
+        if self.exited_at is not None:
+            waits.append(max(0.0, self.exited_at + _DRAIN_SECS - now))
+        if self.kill_at is not None:
+            waits.append(max(0.0, self.kill_at - now))
+        elif self.options.timeout:
+            waits.append(max(0.0, self.started + self.options.timeout - now))
+        if self.options.heartbeat_secs > 0:
+            waits.append(max(0.0, self.last_beat + self.options.heartbeat_secs - now))
+        return min(waits)
+
+    def _tick(self) -> None:
+        """Check exit, signals, the deadline, the grace period and the heartbeat."""
+        now = self.options.clock()
+        if self.exited_at is None and self.child.poll() is not None:
+            self.exited_at = now
+            self.end_tree()
+            return
+        interrupt = self.options.interrupt
+        if interrupt is not None and interrupt.fired and self.kill_at is None:
+            self.ending = Ending.INTERRUPTED
+            self._terminate(now)
+        timeout = self.options.timeout
+        if timeout and self.kill_at is None and now - self.started >= timeout:
+            self.ending = Ending.TIMED_OUT
+            self._terminate(now)
+        if self.kill_at is not None and now >= self.kill_at and self.child.poll() is None:
+            _signal_all(self._tree(), signal.SIGKILL)
+        self._beat(now)
+
+    def _beat(self, now: float) -> None:
+        beat = self.options.heartbeat_secs
+        if beat <= 0 or self.options.on_heartbeat is None or self.exited_at is not None:
+            return
+        if now - self.last_output >= beat and now - self.last_beat >= beat:
+            self.last_beat = now
+            self.options.on_heartbeat(now - self.started, now - self.last_output)
+
+    def _terminate(self, now: float) -> None:
+        """SIGTERM to the agent's group and every descendant; SIGKILL after the grace."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.child.pid, signal.SIGTERM)
+        _signal_all(self._tree(), signal.SIGTERM)
+        self.kill_at = now + max(0.0, self.options.kill_grace)
+
+    def _tree(self) -> set[int]:
+        """The live agent and descendants, plus orphans that were re-parented to us."""
+        pids = {self.child.pid} if self.child.poll() is None else set()
+        pids |= _descendants(self.child.pid)
+        for orphan in self._orphans():
+            pids |= {orphan} | _descendants(orphan)
+        return {pid for pid in pids if not _is_zombie(pid)}
+
+    def _orphans(self) -> set[int]:
+        return _children(os.getpid()) - self.before - {self.child.pid}
+
+    def end_tree(self) -> None:
+        """Make sure no process of this run is left: TERM, grace, then KILL, then reap."""
+        if self.child.poll() is None and self.kill_at is None:
+            self._terminate(self.options.clock())
+        if self.kill_at is not None:
+            deadline = self.kill_at
+        else:
+            leftovers = self._tree()
+            self.leftovers = max(self.leftovers, len(leftovers))
+            _signal_all(leftovers, signal.SIGTERM)
+            deadline = self.options.clock() + (
+                min(self.options.kill_grace, 2.0) if leftovers else 0
+            )
+        while self._tree() and self.options.clock() < deadline:
+            self._reap_orphans()
+            time.sleep(0.02)
+        for _ in range(100):  # a tree that forks while it is being killed needs a few rounds
+            tree = self._tree()
+            if not tree:
+                break
+            _signal_all(tree, signal.SIGKILL)
+            time.sleep(0.01)
+            self._reap_orphans()
+        self.child.wait()
+        self._reap_orphans()
+
+    def _reap_orphans(self) -> None:
+        for pid in self._orphans():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def _signal_all(pids: set[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _children(pid: int) -> set[int]:
+    """Direct children of ``pid`` (zombies included), from /proc where it has them."""
+    if not _PROC_CHILDREN:
+        return _children_psutil(pid)
+    found: set[int] = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found  # the process is gone
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            found.update(
+                int(p) for p in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            )
+    return found
+
+
+def _children_psutil(pid: int) -> set[int]:
+    import psutil
+
+    try:
+        return {c.pid for c in psutil.Process(pid).children()}
+    except psutil.Error:
+        return set()
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a zombie or a pid that no longer exists."""
+    if not _PROC_CHILDREN:
+        import psutil
+
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state in (b"Z", b"X")
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in _children(todo.pop()) - found:
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants of the agent are re-parented to us, so none escapes the cleanup."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if tandem dies (even by SIGKILL), so no agent runs on alone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
+
+
+def _widen_pipe(fd: int) -> None:
+    """Bigger pipe buffers mean fewer reads and a faster relay of verbose agents."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+@contextlib.contextmanager
+def _open_stdin(path: Path | None) -> Iterator[int]:
+    """The prompt file for agents that read it on stdin, else /dev/null (never a pipe)."""
+    fd = os.open(path if path is not None else os.devnull, os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def which(name: str, env: Mapping[str, str]) -> str | None:
+    """Look ``name`` up on the PATH of ``env`` (a path with a slash is taken as it is)."""
+    import shutil
+
+    if os.sep in name:
+        return name if os.access(name, os.X_OK) and Path(name).is_file() else None
+    return shutil.which(name, path=env.get("PATH", os.defpath))
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError as exc:  # pragma: no cover - other errnos mean it exists
+        return exc.errno != errno.ESRCH
+    return not _is_zombie(pid)

@@ -1,0 +1,260 @@
+"""Which prompt a turn runs: the deterministic table, the router prompt, and validation.
+
+Prompt names are untrusted input (a router answer is an agent's output), so every name,
+deterministic or router-chosen, passes the five rules of SPEC §4.3 before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from tandem.config import Config
+from tandem.errors import RoutingError
+from tandem.state import Actor, State
+
+Source = Literal["deterministic", "router"]
+_QUOTE_LINES = 10
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    """Everything routing needs: prompt map, allowlist, cadence, mode and prompts dir."""
+
+    prompts_dir: Path
+    supervisor: str = "supervisor.md"
+    main: str = "main.md"
+    reviewer: str = "reviewer.md"
+    enabled: bool = False
+    mode: str = "router_default"
+    router_prompt: str | None = None
+    review_every_n: int = 0
+    allowlist: tuple[str, ...] = ()
+    actor_prompts: Mapping[Actor, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> RouterContext:
+        """The routing view of a ``Config``."""
+        router = config.router
+        return cls(
+            prompts_dir=config.prompts_dir,
+            supervisor=config.supervisor_prompt,
+            main=config.main_prompt,
+            reviewer=config.reviewer_prompt,
+            enabled=router.enabled,
+            mode=router.mode,
+            router_prompt=router.prompt,
+            review_every_n=router.review_every_n,
+            allowlist=router.allowlist,
+            actor_prompts=router.actor_prompts,
+        )
+
+    def own_prompt(self, actor: Actor) -> str:
+        """galph's supervisor prompt or ralph's main prompt, normalized."""
+        return normalize(self.supervisor if actor == "galph" else self.main)
+
+    def allowed(self) -> tuple[str, ...]:
+        """The allowlist, normalized (default: supervisor, main and reviewer prompts)."""
+        names = self.allowlist or (self.supervisor, self.main, self.reviewer)
+        return tuple(normalize(n) for n in names)
+
+    def uses_router_prompt(self, actor: Actor) -> bool:
+        """True if ``actor``'s turn asks the router prompt (galph only, SPEC §4.2)."""
+        return self.enabled and self.router_prompt is not None and actor == "galph"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The prompt a turn runs, and why."""
+
+    actor: Actor
+    iteration: int
+    prompt: str
+    path: Path
+    source: Source
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as printed by ``tandem route --json`` and logged as an event."""
+        return {
+            "actor": self.actor,
+            "iteration": self.iteration,
+            "prompt": self.prompt,
+            "path": str(self.path),
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+def deterministic(actor: Actor, state: State, ctx: RouterContext) -> tuple[str, str]:
+    """The table of SPEC §4.1: (prompt name, reason)."""
+    own = ctx.own_prompt(actor)
+    if not ctx.enabled:
+        return own, f"router disabled: {actor} runs its own prompt"
+    n = ctx.review_every_n
+    if not (n > 0 and state.iteration % n == 0):
+        why = (
+            "review cadence off"
+            if n <= 0
+            else f"iteration {state.iteration} is not a multiple of {n}"
+        )
+        return own, f"no review cadence hit ({why})"
+    hit = f"review cadence hit (iteration {state.iteration} is a multiple of {n})"
+    if actor == "galph":
+        return normalize(ctx.reviewer), hit
+    reviewer_ran = (
+        state.last_prompt == normalize(ctx.reviewer) and state.last_prompt_actor == "galph"
+    )
+    if reviewer_ran:
+        return own, "review cadence already ran on galph's turn"
+    return normalize(ctx.reviewer), f"{hit}; galph did not run the reviewer"
+
+
+def normalize(name: str) -> str:
+    """Rule 1: no suffix gets ``.md``; any other suffix is an error (never rewritten)."""
+    suffix = PurePosixPath(name).suffix
+    if suffix == "":
+        return f"{name}.md"
+    if suffix != ".md":
+        raise RoutingError(
+            f"prompt '{name}' does not end in .md (rule 1: prompts are markdown files)",
+            "name a .md prompt",
+        )
+    return name
+
+
+def validate(
+    name: str, actor: Actor, ctx: RouterContext, *, answer: str | None = None
+) -> tuple[str, Path]:
+    """Apply the rules of SPEC §4.3 to ``name``; return (normalized name, resolved path)."""
+
+    def fail(rule: str, fix: str) -> RoutingError:
+        quoted = f"; router answer: {_quote(answer)}" if answer is not None else ""
+        allowed = ", ".join(ctx.allowed())
+        return RoutingError(f"prompt '{name}' rejected ({rule}){quoted}; allowlist: {allowed}", fix)
+
+    name = name.strip()
+    if not name:
+        raise fail("empty name", "name a prompt from the allowlist")
+    try:
+        normalized = normalize(name)
+    except RoutingError:
+        raise fail("rule 1: prompts are .md files", "name a .md prompt") from None
+    _check_relative(normalized, fail)
+    if normalized not in ctx.allowed():
+        raise fail("rule 2: not in the allowlist", "add it to router.allowlist or pick another")
+    path = _locate(normalized, ctx.prompts_dir, fail)
+    gated = {ctx.own_prompt(actor), normalize(ctx.reviewer)}
+    gated |= {normalize(p) for p in ctx.actor_prompts.get(actor, ())}
+    if normalized not in gated:
+        raise fail(
+            f"rule 5: {actor} may not run it",
+            f"list it under router.actor_prompts.{actor} if {actor} should run it",
+        )
+    return normalized, path
+
+
+def validate_router_prompt(ctx: RouterContext) -> tuple[str, Path]:
+    """The router prompt itself: a .md file inside prompts_dir (rules 1, 3 and 4)."""
+    name = ctx.router_prompt or ""
+
+    def fail(rule: str, fix: str) -> RoutingError:
+        return RoutingError(f"router prompt '{name}' rejected ({rule})", fix)
+
+    normalized = normalize(name)
+    _check_relative(normalized, fail)
+    return normalized, _locate(normalized, ctx.prompts_dir, fail)
+
+
+_Fail = Callable[[str, str], RoutingError]
+
+
+def _check_relative(name: str, fail: _Fail) -> None:
+    """Rule 3, by name: no absolute path, no ``..``."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in name:
+        raise fail("rule 3: it must stay inside prompts_dir", "name a prompt inside prompts_dir")
+
+
+def _locate(name: str, prompts_dir: Path, fail: _Fail) -> Path:
+    """Rules 3 (resolved, symlinks followed) and 4 (a regular file)."""
+    base = prompts_dir.resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base):
+        raise fail(
+            "rule 3: it resolves outside prompts_dir (a symlink leaves the folder)",
+            "replace the symlink with a real file inside prompts_dir",
+        )
+    if not path.is_file():
+        what = "does not exist" if not path.exists() else "is not a regular file"
+        raise fail(f"rule 4: {path} {what}", f"create {prompts_dir / name}")
+    return path
+
+
+def parse_answer(text: str | None) -> str | None:
+    """A router answer: exactly one non-empty line names a prompt; none means no answer."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    if len(lines) > 1:
+        raise RoutingError(
+            f"router answer has {len(lines)} non-empty lines, not exactly one: {_quote(text)}",
+            "make the router prompt answer with just the prompt name",
+        )
+    return lines[0]
+
+
+def decide(
+    actor: Actor,
+    state: State,
+    ctx: RouterContext,
+    ask_router: Callable[[], str | None] | None = None,
+) -> Decision:
+    """Pick and validate the prompt of ``actor``'s turn (SPEC §4.1 to §4.3).
+
+    ``ask_router`` runs the router prompt and returns its raw answer; it is only called on
+    galph's turn with the router enabled and a router prompt set.
+    """
+    if ask_router is None or not ctx.uses_router_prompt(actor):
+        return _deterministic_decision(actor, state, ctx)
+    fallback: Decision | None = None
+    if ctx.mode == "router_default":
+        fallback = _deterministic_decision(actor, state, ctx)
+    raw = ask_router()
+    chosen = parse_answer(raw)
+    if chosen is None:
+        if ctx.mode == "router_only":
+            raise RoutingError(
+                f"the router prompt gave no answer (router_only needs one): {_quote(raw)}",
+                "make the router prompt answer with one prompt name",
+            )
+        fallback = fallback or _deterministic_decision(actor, state, ctx)
+        return _with_reason(fallback, f"{fallback.reason}; the router gave no answer")
+    prompt, path = validate(chosen, actor, ctx, answer=raw)
+    reason = f"router prompt {ctx.router_prompt} chose it ({ctx.mode})"
+    if fallback is not None and fallback.prompt != prompt:
+        reason += f", replacing deterministic {fallback.prompt}"
+    return Decision(actor, state.iteration, prompt, path, "router", reason)
+
+
+def _deterministic_decision(actor: Actor, state: State, ctx: RouterContext) -> Decision:
+    name, reason = deterministic(actor, state, ctx)
+    prompt, path = validate(name, actor, ctx)
+    return Decision(actor, state.iteration, prompt, path, "deterministic", reason)
+
+
+def _with_reason(decision: Decision, reason: str) -> Decision:
+    return Decision(
+        decision.actor, decision.iteration, decision.prompt, decision.path, decision.source, reason
+    )
+
+
+def _quote(text: str | None) -> str:
+    """The first lines of an untrusted answer, as one JSON string (so it stays one line)."""
+    lines = (text or "").splitlines()
+    shown = "\n".join(lines[:_QUOTE_LINES])
+    more = f" (+{len(lines) - _QUOTE_LINES} more lines)" if len(lines) > _QUOTE_LINES else ""
+    return json.dumps(shown[:2000], ensure_ascii=False) + more

@@ -1,0 +1,435 @@
+"""``sync/state.json``: the strict model, atomic reads and writes, transitions and leases.
+
+The file comes from outside the process (another machine, a human, an agent), so reading
+it is strict: any defect is a ``StateError`` naming the file, the field and the value
+(SPEC §3.2). Keys tandem does not know are kept as they are on every write (SPEC §3.1).
+Transitions are pure functions from one ``State`` to the next (SPEC §3.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from tandem import proc
+from tandem.errors import LeaseHeld, StateError
+
+Actor = Literal["galph", "ralph"]
+ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
+STATUSES = ("idle", "running-galph", "waiting-ralph", "running-ralph", "complete", "failed")
+# Which statuses each actor's turn can start from (SPEC §3.3), besides its own running-*.
+_STARTS_FROM: dict[Actor, tuple[str, ...]] = {
+    "galph": ("idle", "complete", "failed"),
+    "ralph": ("waiting-ralph", "failed"),
+}
+_KEY_ORDER = (
+    "iteration",
+    "expected_actor",
+    "status",
+    "last_update",
+    "lease_owner",
+    "lease_expires_at",
+    "galph_commit",
+    "ralph_commit",
+    "last_prompt",
+    "last_prompt_actor",
+    "failure",
+    "exit",
+    "exit_reason",
+)
+_FAILURE_KEYS = ("actor", "iteration", "prompt", "reason", "log")
+_FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then restart"
+
+
+def other(actor: Actor) -> Actor:
+    """The actor that is not ``actor``."""
+    return "ralph" if actor == "galph" else "galph"
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the second (the state file's resolution)."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 UTC with a Z: ``2026-01-20T03:29:29Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ``2026-01-20T03:29:29Z`` (offsets are accepted too); ValueError if bad."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment.astimezone(timezone.utc)
+
+
+def this_owner() -> str:
+    """The lease owner string of this process: ``<host>:<pid>``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why the last turn failed."""
+
+    actor: Actor
+    iteration: int
+    prompt: str | None
+    reason: str
+    log: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored under ``failure``."""
+        return {k: getattr(self, k) for k in _FAILURE_KEYS}
+
+
+@dataclass(frozen=True)
+class State:
+    """The parsed state file. ``extra`` holds unknown keys, kept in their order."""
+
+    iteration: int = 1
+    expected_actor: Actor = "galph"
+    status: str = "idle"
+    last_update: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: str | None = None
+    galph_commit: str | None = None
+    ralph_commit: str | None = None
+    last_prompt: str | None = None
+    last_prompt_actor: Actor | None = None
+    failure: Failure | None = None
+    exit: bool = False
+    exit_reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- transitions (SPEC §3.3) ------------------------------------------------------
+    def begin(
+        self, actor: Actor, owner: str, now: datetime, lease_secs: float, *, gated: bool = True
+    ) -> State:
+        """``actor``'s turn starts: ``running-<actor>`` with a lease.
+
+        ``gated=False`` (async role mode, SPEC §8.6) starts it whoever's turn it was.
+        """
+        if gated:
+            self._check_can_begin(actor)
+        return self._touch(
+            now,
+            expected_actor=actor,
+            status=f"running-{actor}",
+            lease_owner=owner,
+            lease_expires_at=format_time(now + timedelta(seconds=lease_secs)),
+        )
+
+    def _check_can_begin(self, actor: Actor) -> None:
+        if self.expected_actor != actor:
+            raise StateError(
+                f"it is {self.expected_actor}'s turn (iteration {self.iteration}), not {actor}'s",
+                f"run {self.expected_actor}, or stamp the turn with `tandem stamp "
+                f"{self.expected_actor} ok|fail`",
+            )
+        if self.status not in (*_STARTS_FROM[actor], f"running-{actor}"):
+            raise StateError(
+                f"{actor}'s turn cannot start from status '{self.status}'",
+                "fix sync/state.json or use `tandem stamp`",
+            )
+
+    def succeed(self, actor: Actor, now: datetime, commit: str | None) -> State:
+        """``actor``'s turn succeeded: hand the turn over (ralph also ends the iteration)."""
+        self._expect_running(actor)
+        commit_field = {f"{actor}_commit": commit} if commit else {}
+        if actor == "galph":
+            changes: dict[str, Any] = {"expected_actor": "ralph", "status": "waiting-ralph"}
+        else:
+            changes = {
+                "expected_actor": "galph",
+                "status": "complete",
+                "iteration": self.iteration + 1,
+            }
+        return self._touch(now, **changes, **commit_field, failure=None, **_NO_LEASE)
+
+    def fail(self, failure: Failure, now: datetime) -> State:
+        """The turn of ``failure.actor`` failed: it stays that actor's turn, ``failed``."""
+        self._expect_running(failure.actor)
+        return self._touch(now, status="failed", failure=failure, **_NO_LEASE)
+
+    def stamped(self, prompt: str | None, actor: Actor | None) -> State:
+        """Record which prompt the last turn ran (router enabled, SPEC §4.5)."""
+        return dataclasses.replace(self, last_prompt=prompt, last_prompt_actor=actor)
+
+    def with_stop(self, reason: str | None) -> State:
+        """Request a stop at the next check point (SPEC §3.5)."""
+        return dataclasses.replace(self, exit=reason is not None, exit_reason=reason)
+
+    def _expect_running(self, actor: Actor) -> None:
+        if self.status != f"running-{actor}":
+            raise StateError(
+                f"{actor}'s turn is not running (status '{self.status}')",
+                "start the turn first, or use `tandem stamp --force`",
+            )
+
+    def _touch(self, now: datetime, **changes: Any) -> State:
+        return dataclasses.replace(self, last_update=format_time(now), **changes)
+
+    # -- lease (SPEC §3.4) ------------------------------------------------------------
+    def stale_owner(self, actor: Actor, me: str, now: datetime) -> str | None:
+        """If ``actor``'s turn is marked running by someone else, decide what to do.
+
+        Returns the old owner when the turn may be taken over (lease expired, or its owner
+        is a dead process on this host); raises ``LeaseHeld`` when a live lease stands in
+        the way; returns None when there is nothing to recover.
+        """
+        if self.status != f"running-{actor}" or self.lease_owner == me:
+            return None
+        if self.lease_owner is None:
+            return "an unknown process"
+        owner = self.lease_owner
+        expires = self.lease_expires_at
+        if expires is not None and parse_time(expires) <= now:
+            return owner
+        host, _, pid = owner.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not proc.pid_alive(int(pid)):
+            return owner
+        raise LeaseHeld(
+            f"{actor}'s turn at iteration {self.iteration} is held by {owner} "
+            f"(lease until {expires or 'never'})",
+            "wait for it to finish, or stop that process; an expired lease is taken over",
+        )
+
+    # -- serialization ----------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The file's object: fixed key order, then unknown keys as they came."""
+        data: dict[str, Any] = {}
+        for key in _KEY_ORDER:
+            value = getattr(self, key)
+            if key in ("exit", "exit_reason") and not value:
+                continue
+            data[key] = value.to_json() if isinstance(value, Failure) else value
+        data.update(self.extra)
+        return data
+
+    def dumps(self) -> str:
+        """The file's text: 2-space indent and a trailing newline."""
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def same_turn(self, other_state: State) -> bool:
+        """True if both describe the same point of the protocol (ignoring timestamps)."""
+        keys = ("iteration", "expected_actor", "status", "lease_owner")
+        return all(getattr(self, k) == getattr(other_state, k) for k in keys)
+
+
+_NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
+
+
+def initial(now: datetime) -> State:
+    """Iteration 1, galph's turn, idle."""
+    return State(last_update=format_time(now))
+
+
+def parse(text: str | bytes, source: str) -> State:
+    """Parse and validate a state file's text; ``StateError`` names any defect."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StateError(
+                f"{source} is not UTF-8 text ({exc})", _FIX.format(path=source)
+            ) from exc
+    if any(line.startswith(("<<<<<<<", ">>>>>>>", "=======")) for line in text.splitlines()):
+        raise StateError(
+            f"{source} contains git conflict markers",
+            f"resolve the merge in {source} (keep one side's JSON), commit it, then restart",
+        )
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise StateError(
+            f"{source} is not valid JSON ({detail}{where})", _FIX.format(path=source)
+        ) from exc
+    if not isinstance(data, dict):
+        raise StateError(
+            f"{source} must hold a JSON object, not {_json_type(data)}", _FIX.format(path=source)
+        )
+    return _from_dict(data, source)
+
+
+def _from_dict(data: dict[str, Any], source: str) -> State:
+    check = _Checker(data, source)
+    iteration = check.integer("iteration", minimum=1)
+    actor = check.choice("expected_actor", ACTORS)
+    status = check.choice("status", STATUSES)
+    if status not in (*_STARTS_FROM[actor], f"running-{actor}"):  # type: ignore[index]
+        raise StateError(
+            f"{source}: status '{status}' does not go with expected_actor '{actor}'",
+            "set them to a pair from SPEC §3.3 (or use `tandem stamp`), then restart",
+        )
+    failure = data.get("failure")
+    return State(
+        iteration=iteration,
+        expected_actor=cast(Actor, actor),
+        status=status,
+        last_update=check.time("last_update", required=False),
+        lease_owner=check.text("lease_owner"),
+        lease_expires_at=check.time("lease_expires_at", required=False),
+        galph_commit=check.text("galph_commit"),
+        ralph_commit=check.text("ralph_commit"),
+        last_prompt=check.text("last_prompt"),
+        last_prompt_actor=cast("Actor | None", check.choice("last_prompt_actor", ACTORS, True)),
+        failure=None if failure is None else _failure(failure, source),
+        exit=check.boolean("exit"),
+        exit_reason=check.text("exit_reason"),
+        extra={k: v for k, v in data.items() if k not in _KEY_ORDER},
+    )
+
+
+def _failure(value: Any, source: str) -> Failure:
+    if not isinstance(value, dict):
+        raise StateError(
+            f"{source}: field 'failure' must be an object or null, not {_json_type(value)}",
+            _FIX.format(path=source),
+        )
+    check = _Checker(value, source, prefix="failure.")
+    return Failure(
+        actor=cast(Actor, check.choice("actor", ACTORS)),
+        iteration=check.integer("iteration", minimum=1),
+        prompt=check.text("prompt"),
+        reason=check.text("reason") or "",
+        log=check.text("log"),
+    )
+
+
+class _Checker:
+    """Typed field access that raises a ``StateError`` naming the file, field and value."""
+
+    def __init__(self, data: dict[str, Any], source: str, prefix: str = "") -> None:
+        self.data = data
+        self.source = source
+        self.prefix = prefix
+
+    def _bad(self, key: str, want: str) -> StateError:
+        value = json.dumps(self.data.get(key))
+        return StateError(
+            f"{self.source}: field '{self.prefix}{key}' must be {want}, not {value[:80]}",
+            _FIX.format(path=self.source),
+        )
+
+    def integer(self, key: str, minimum: int) -> int:
+        value = self.data.get(key)
+        if key not in self.data:
+            raise self._bad(key, f"an integer ≥ {minimum} (it is missing)")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self._bad(key, f"an integer ≥ {minimum}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...], nullable: bool = False) -> str:
+        value = self.data.get(key)
+        if value is None and nullable:
+            return None  # type: ignore[return-value]
+        if value not in allowed:
+            raise self._bad(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
+        return cast(str, value)
+
+    def text(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._bad(key, "a string or null")
+        return value
+
+    def time(self, key: str, required: bool) -> str | None:
+        value = self.text(key)
+        if value is None:
+            if required:
+                raise self._bad(key, "an ISO 8601 UTC time")
+            return None
+        try:
+            parse_time(value)
+        except ValueError:
+            raise self._bad(key, "an ISO 8601 UTC time like 2026-01-20T03:29:29Z") from None
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.data.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self._bad(key, "true or false")
+        return value
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+class StateFile:
+    """The state file on disk: strict read, atomic write (SPEC §3.2)."""
+
+    def __init__(self, path: Path, display: str | None = None) -> None:
+        self.path = path
+        self.display = display or str(path)
+
+    def exists(self) -> bool:
+        """True if the file is there."""
+        return self.path.exists()
+
+    def read(self) -> State:
+        """Parse the file; ``StateError`` if it is missing or invalid."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            raise StateError(
+                f"{self.display} does not exist",
+                "run `tandem init`, or start galph (it creates the file)",
+            ) from None
+        except OSError as exc:
+            raise StateError(f"cannot read {self.display}: {exc.strerror}", "check it") from exc
+        return parse(text, self.display)
+
+    def write(self, state: State, now: datetime | None = None) -> State:
+        """Atomically replace the file with ``state``; returns what was written."""
+        if now is not None:
+            state = dataclasses.replace(state, last_update=format_time(now))
+        atomic_write(self.path, state.dumps().encode("utf-8"))
+        return state
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write via a temp file in the same folder, fsync, rename: readers see old or new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock_path`` for a read-modify-write of the state."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,223 @@
+"""Test helpers: real git repositories, a fake agent on PATH, and running tandem."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tandem.runner import ExecResult, TurnContext
+
+TESTS = Path(__file__).parent
+REPO_ROOT = TESTS.parent
+FAKE_AGENT = TESTS / "fake_agent.py"
+
+PROMPTS = {
+    "supervisor.md": "# supervisor\nplan the next step\n",
+    "main.md": "# main\nimplement the step\n",
+    "reviewer.md": "# reviewer\nreview the work\n",
+    "router.md": "# router\nanswer with one prompt name\n",
+}
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run real git and return its stdout."""
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+def write(root: Path, files: Mapping[str, str]) -> None:
+    """Create files (and folders) under ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@dataclass
+class Host:
+    """A host repo for tests, with the fake agent wired in."""
+
+    root: Path
+    bin: Path
+    agent_log: Path
+    plan_path: Path
+    pids: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment a tandem run in this host gets."""
+        env = dict(os.environ)
+        env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
+        env["FAKE_AGENT_LOG"] = str(self.agent_log)
+        env["FAKE_AGENT_PLAN"] = str(self.plan_path)
+        env["FAKE_AGENT_PIDS"] = str(self.pids)
+        env["PYTHONPATH"] = str(REPO_ROOT / "src")
+        env.update(extra)
+        return env
+
+    def plan(self, plan: Mapping[str, Any]) -> None:
+        """What the fake agent does, by actor/iteration/prompt (see fake_agent.py)."""
+        self.plan_path.write_text(json.dumps(plan))
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every run of the fake agent so far."""
+        if not self.agent_log.exists():
+            return []
+        return [json.loads(line) for line in self.agent_log.read_text().splitlines()]
+
+    def turns(self) -> list[tuple[str, str]]:
+        """(actor, prompt) of each non-router run."""
+        return [(c["actor"], c["prompt"]) for c in self.calls() if c["purpose"] == "turn"]
+
+    def state(self) -> dict[str, Any]:
+        """sync/state.json as parsed JSON."""
+        data: dict[str, Any] = json.loads((self.root / "sync" / "state.json").read_text())
+        return data
+
+    def subjects(self) -> list[str]:
+        """Commit subjects, oldest first."""
+        return git(self.root, "log", "--reverse", "--format=%s").splitlines()
+
+    def dirty(self) -> list[str]:
+        """``git status --porcelain`` lines."""
+        return git(self.root, "status", "--porcelain", "--untracked-files=all").splitlines()
+
+
+def make_host(
+    tmp_path: Path,
+    config: str | None = None,
+    *,
+    name: str = "host",
+    files: Mapping[str, str] | None = None,
+    commit: bool = True,
+) -> Host:
+    """A git repo with prompts, a config using the fake agent, logs/ ignored, one commit."""
+    root = tmp_path / name
+    root.mkdir()
+    git(root, "init", "--quiet")
+    bin_dir = tmp_path / f"{name}-bin"
+    bin_dir.mkdir()
+    agent = bin_dir / "fake-agent"
+    agent.write_text(f"#!{sys.executable}\n" + FAKE_AGENT.read_text())
+    agent.chmod(0o755)
+    base = "agent:\n  default: fake\n  commands:\n    fake: [fake-agent]\n"
+    write(root, {f"prompts/{k}": v for k, v in PROMPTS.items()})
+    write(root, {"orchestration.yaml": base + (config or ""), ".gitignore": "logs/\n"})
+    write(root, dict(files or {}))
+    if commit:
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "host")
+    return Host(
+        root,
+        bin_dir,
+        tmp_path / f"{name}-agent.jsonl",
+        tmp_path / f"{name}-plan.json",
+        tmp_path / f"{name}-pids",
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished ``python -m tandem`` run."""
+
+    code: int
+    out: str
+    err: str
+
+
+def tandem(cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> Run:
+    """Run ``python -m tandem ARGS`` as a real child process."""
+    run_env = dict(os.environ if env is None else env)
+    run_env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    done = subprocess.run(
+        [sys.executable, "-m", "tandem", *args],
+        cwd=cwd,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (except .git internals that git rewrites on reads)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and ".git" not in path.relative_to(root).parts:
+            found[str(path.relative_to(root))] = path.read_bytes()
+    found[".git/HEAD-sha"] = git(root, "rev-parse", "HEAD", check=False).encode()
+    return found
+
+
+@dataclass
+class StubCall:
+    """One call of ``StubExecutor``."""
+
+    actor: str
+    iteration: int
+    prompt: str
+    purpose: str
+
+
+class StubExecutor:
+    """A ``PromptExecutor`` for in-process tests: records calls, writes a file per turn.
+
+    galph writes ``input.md``, ralph appends to ``work.txt``; ``fail`` holds
+    (actor, iteration) pairs that fail; ``router_answer`` is what the router prompt says.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        router_answer: str | None = None,
+        fail: set[tuple[str, int]] | None = None,
+    ) -> None:
+        self.root = root
+        self.router_answer = router_answer
+        self.fail = fail or set()
+        self.calls: list[StubCall] = []
+
+    def agent_for(self, actor: str, prompt: str) -> str:
+        """Always the stub."""
+        return "stub"
+
+    def execute(self, prompt_path: Path, turn: TurnContext) -> ExecResult:
+        """Record the call and act it out."""
+        self.calls.append(StubCall(turn.actor, turn.iteration, turn.prompt, turn.purpose))
+        if turn.purpose == "router":
+            return ExecResult("stub", True, 0, answer=self.router_answer)
+        if (turn.actor, turn.iteration) in self.fail:
+            return ExecResult("stub", False, 2, reason="exited with 2")
+        if turn.actor == "galph":
+            (self.root / "input.md").write_text(f"do step {turn.iteration}\n")
+        else:
+            with (self.root / "work.txt").open("a") as handle:
+                handle.write(f"step {turn.iteration}\n")
+        return ExecResult("stub", True, 0)
+
+    def turns(self) -> list[tuple[str, int, str]]:
+        """(actor, iteration, prompt) of each turn run (router runs left out)."""
+        return [(c.actor, c.iteration, c.prompt) for c in self.calls if c.purpose == "turn"]
+
+
+def open_test_host(root: Path, **flags: Any) -> Any:
+    """A ``tandem.host.Host`` for ``root`` whose console writes into memory."""
+    import io
+
+    from tandem.commands.common import load_config
+    from tandem.host import open_host
+    from tandem.logs import Console, Redactor
+
+    config = load_config(root, None, flags.pop("overrides", {}))
+    console = Console(Redactor(os.environ), out=io.BytesIO(), err=io.StringIO())
+    return open_host(config, console=console, **flags)
