@@ -94,7 +94,7 @@ class CodexParser:
         return handler(event) if handler else []
 
     def result(self) -> AgentResult | None:
-        """The outcome of the turn; None if it neither completed nor failed."""
+        """The outcome of the turn; None if it neither completed, failed nor hit an error."""
         if not (self._completed or self._failure or self._error):
             return None
         error = self._failure or self._error

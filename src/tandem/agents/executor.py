@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +19,14 @@ from tandem.agents.base import Agent, AgentResult, CommandAgent, Parser
 from tandem.config import AgentConfig
 from tandem.errors import AgentError, ConfigError
 from tandem.interrupts import Interrupt
-from tandem.logs import Console, Logbook, Redactor, TurnLog, human_duration
+from tandem.logs import Console, Redactor, TurnLog, human_duration
 from tandem.router import normalize
 from tandem.runner import ExecResult, TurnContext
 from tandem.state import ACTORS, Actor
 
 _ANSWER_CAP = 64 * 1024  # a router answer is one line; more than this is not an answer
+_LONG_LINE = 1 << 20
+Chunk = bytes | memoryview
 _VERSION_TIMEOUT = 30.0
 
 
@@ -123,20 +125,17 @@ class AgentExecutor:
         """See ``Dispatch.agent_for``."""
         return self.dispatch.agent_for(actor, prompt)
 
-    def preflight(self, log: Logbook | None = None, versions: bool = True) -> dict[str, str]:
+    def preflight(self, versions: bool = True) -> list[tuple[str, str, str | None]]:
         """Resolve every reachable agent now; ``AgentError`` if one is missing or unusable.
 
-        With ``versions``, structured agents answer ``--version`` and it is logged.
+        With ``versions``, structured agents answer ``--version``. Returns
+        (name, executable, version) of each, for the event log.
         """
-        found: dict[str, str] = {}
+        found = []
         for name in self.dispatch.reachable():
             resolved = self.resolve(name)
-            version = self._version(resolved) if versions and resolved.agent.structured else ""
-            found[name] = version
-            if log is not None:
-                log.event(
-                    "agent", name=name, executable=resolved.executable, version=version or None
-                )
+            version = self._version(resolved) if versions and resolved.agent.structured else None
+            found.append((name, resolved.executable, version))
         return found
 
     def resolve(self, name: str) -> Resolved:
@@ -264,8 +263,54 @@ class AgentExecutor:
         )
 
 
+class _LineJoiner:
+    """Cuts a byte stream at line ends, so a secret is never split between two chunks.
+
+    Whole lines pass on as views of the chunk they came in (no copy unless a secret has
+    to be masked); only a line that spans chunks is joined.
+    """
+
+    def __init__(self, redactor: Redactor, emit: Callable[[Chunk], None]) -> None:
+        self.redactor = redactor
+        self.emit = emit
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        """Take a chunk; pass on every line it completes."""
+        start = 0
+        if self._partial:
+            end_of_line = data.find(b"\n")
+            if end_of_line < 0:
+                self._partial += data
+                if len(self._partial) >= _LONG_LINE:
+                    self.flush()  # a line this long goes on in pieces
+                return
+            self._out(self._partial + data[: end_of_line + 1])
+            self._partial = b""
+            start = end_of_line + 1
+        end = data.rfind(b"\n", start) + 1
+        if end > start:
+            self._out(data, start, end)
+            start = end
+        if start < len(data):
+            self._partial = data[start:]
+
+    def flush(self) -> None:
+        """Pass on what is left (a last line without a newline)."""
+        if self._partial:
+            partial, self._partial = self._partial, b""
+            self._out(partial)
+
+    def _out(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        end = len(data) if end is None else end
+        if self.redactor.found(data, start, end):
+            self.emit(self.redactor.data(data[start:end]))
+        else:
+            self.emit(memoryview(data)[start:end])
+
+
 class _Sink:
-    """Takes output chunks: redact once, then log, show, parse and keep the answer."""
+    """Takes output chunks: redact, then log, show, parse and keep the answer."""
 
     def __init__(
         self,
@@ -277,55 +322,48 @@ class _Sink:
     ) -> None:
         self.log = log
         self.console = console
-        self.redactor = redactor
         self.parser = parser
         self.capture = purpose == "router" and parser is None
         self.captured = bytearray()
         self.overflow = False
-        self._partial = b""
+        self._out = _LineJoiner(redactor, self._lines)
+        self._err = _LineJoiner(redactor, self._errors)
 
     def stdout(self, data: bytes) -> None:
-        """A chunk of stdout: only whole lines go on, so no secret is split in two."""
-        data = self._partial + data
-        cut = data.rfind(b"\n") + 1
-        if cut == 0 and len(data) < _ANSWER_CAP:
-            self._partial = data
-            return
-        if cut == 0:
-            cut = len(data)
-        self._partial = data[cut:]
-        self._lines(self.redactor.data(data[:cut]))
+        """A chunk of stdout."""
+        self._out.feed(data)
 
-    def _lines(self, block: bytes) -> None:
+    def stderr(self, data: bytes) -> None:
+        """A chunk of stderr."""
+        self._err.feed(data)
+
+    def _lines(self, block: Chunk) -> None:
         self.log.output(block)
         if self.capture:
             self._keep(block)
         if self.parser is None:
             self.console.agent_output(block)
             return
-        for raw in block.splitlines():
+        for raw in bytes(block).splitlines():
             line = raw.decode("utf-8", errors="replace")
             if self.console.verbose:
                 self.console.agent_line(line)
             for shown in self.parser.feed(line):
                 self.console.agent_line(shown)
 
-    def _keep(self, block: bytes) -> None:
+    def _errors(self, block: Chunk) -> None:
+        self.log.output(block)
+        self.console.agent_error(block)
+
+    def _keep(self, block: Chunk) -> None:
         room = _ANSWER_CAP - len(self.captured)
         self.captured += block[:room]
         self.overflow = self.overflow or len(block) > room
 
-    def stderr(self, data: bytes) -> None:
-        """A chunk of stderr: logged and shown as it came."""
-        data = self.redactor.data(data)
-        self.log.output(data)
-        self.console.agent_error(data)
-
     def close(self) -> None:
-        """Flush a last line without a newline."""
-        if self._partial:
-            partial, self._partial = self._partial, b""
-            self._lines(self.redactor.data(partial))
+        """Pass on last lines without a newline; flush the log."""
+        self._out.flush()
+        self._err.flush()
         self.log.flush()
 
     def answer(self, result: AgentResult | None) -> str | None:

@@ -1,0 +1,137 @@
+"""Record the real stdout of the real agent CLIs run against the fake model server.
+
+Rerun from the repository root (claude and codex come from tools/agent-clis; gemini and
+opencode from ``--extra-bin-dir``, e.g. after
+``npm install --prefix /tmp/extra-clis @google/gemini-cli@0.61.0 opencode-ai@1.18.33``)::
+
+    PYTHONPATH=src:tests .venv/bin/python tests/fakes/record.py [RECORDING ...]
+
+Each run writes ``tests/data/recordings/<agent>-<scenario>.jsonl`` and prints its exit
+code, wall time and number of model requests. The argv is the agent's own
+``invocation`` with its default permissions, so the recordings show what tandem reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fakes.servers import (
+    CLAUDE_BIN,
+    CODEX_BIN,
+    REPO_ROOT,
+    FakeServer,
+    cli_env,
+    codex_args,
+    start_model_server,
+)
+from tandem.agents import BUILTINS
+
+RECORDINGS = REPO_ROOT / "tests" / "data" / "recordings"
+PROMPT = "Create hello.txt containing hello, then say Done."
+TOOL_CALL = [{"shell": "echo hello | tee hello.txt"}, {"text": "Done: created hello.txt"}]
+FAILING_COMMAND = [{"shell": "echo oops >&2; exit 3"}, {"text": "The command failed"}]
+HTTP_500 = [{"error": {"status": 500, "message": "boom"}}]
+# opencode retries a 500 forever (with backoff), so its error recording uses a 400.
+HTTP_400 = [{"error": {"status": 400, "message": "bad request boom"}}]
+API = {"claude": "anthropic", "codex": "openai", "gemini": "gemini", "opencode": "openai"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recording: which agent, which script."""
+
+    agent: str
+    name: str
+    script: list[dict[str, Any]]
+
+    @property
+    def path(self) -> Path:
+        """Where the recording goes."""
+        return RECORDINGS / f"{self.agent}-{self.name}.jsonl"
+
+
+SCENARIOS = [
+    Scenario("claude", "tool-call", TOOL_CALL),
+    Scenario("claude", "failing-command", FAILING_COMMAND),
+    Scenario("claude", "http-500", HTTP_500),
+    Scenario("codex", "tool-call", TOOL_CALL),
+    Scenario("codex", "failing-command", FAILING_COMMAND),
+    Scenario("codex", "http-500", HTTP_500),
+    Scenario("gemini", "tool-call", TOOL_CALL),
+    Scenario("gemini", "failing-command", FAILING_COMMAND),
+    Scenario("gemini", "http-500", HTTP_500),
+    Scenario("opencode", "tool-call", TOOL_CALL),
+    Scenario("opencode", "failing-command", FAILING_COMMAND),
+    Scenario("opencode", "http-400", HTTP_400),
+]
+
+
+def record(scenario: Scenario, executable: Path) -> str:
+    """Run one scenario, write its stdout, and return a summary line."""
+    with tempfile.TemporaryDirectory(prefix=f"record-{scenario.agent}-") as tmp:
+        tmp_path = Path(tmp)
+        server = start_model_server(API[scenario.agent], scenario.script, tmp_path)
+        try:
+            returncode, wall, stdout = run(scenario.agent, executable, server, tmp_path)
+            requests = len(server.model_requests())
+        finally:
+            server.stop()
+    scenario.path.write_text(stdout, encoding="utf-8")
+    return f"{scenario.path.name}: exit {returncode}, {wall:.2f} s, {requests} model requests"
+
+
+def run(agent: str, executable: Path, server: FakeServer, tmp_path: Path) -> tuple[int, float, str]:
+    """Run the agent as tandem would, in a fresh work dir; exit code, wall time, stdout."""
+    args = tuple(codex_args(server)) if agent == "codex" else ()
+    builtin = BUILTINS[agent]
+    invocation = builtin.invocation(
+        str(executable), prompt_text=PROMPT, permissions=builtin.default_permissions, args=args
+    )
+    workdir = tmp_path / "ws"
+    workdir.mkdir()
+    prompt_file = tmp_path / "prompt.md"
+    prompt_file.write_text(PROMPT, encoding="utf-8")
+    start = time.monotonic()
+    with prompt_file.open("rb") as prompt:
+        stdin = prompt if invocation.prompt_on_stdin else subprocess.DEVNULL
+        completed = subprocess.run(
+            invocation.argv,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            env=cli_env(API[agent], server, tmp_path),
+            timeout=120,
+            check=False,
+        )
+    return completed.returncode, time.monotonic() - start, completed.stdout
+
+
+def main() -> int:
+    """Record the named recordings (default: all)."""
+    parser = argparse.ArgumentParser(description="Record agent CLI output.")
+    parser.add_argument("recordings", nargs="*", help="e.g. codex-tool-call; default: all")
+    parser.add_argument(
+        "--extra-bin-dir", type=Path, default=Path("/tmp/extra-clis/node_modules/.bin")
+    )
+    options = parser.parse_args()
+    binaries = {
+        "claude": CLAUDE_BIN,
+        "codex": CODEX_BIN,
+        "gemini": options.extra_bin_dir / "gemini",
+        "opencode": options.extra_bin_dir / "opencode",
+    }
+    chosen = [s for s in SCENARIOS if not options.recordings or s.path.stem in options.recordings]
+    for scenario in chosen:
+        print(record(scenario, binaries[scenario.agent]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
