@@ -11,7 +11,8 @@ order: "<actor>:<iteration>:<prompt>", "<actor>:<iteration>", "<prompt>", "<acto
   what it wrote), spawn SECS (start a detached grandchild that sleeps; its pid is
   appended to FAKE_AGENT_PIDS),
   hold_pipe SECS (a detached grandchild keeps stdout open), kill_parent true (SIGKILL
-  the tandem process that started it, to simulate a crash mid-turn).
+  the tandem process that started it, to simulate a crash mid-turn), write_after_sleep
+  {path: text} (written last).
 """
 
 from __future__ import annotations
@@ -63,6 +64,27 @@ def _action(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _act(action: dict[str, Any], env: Mapping[str, str]) -> int:
+    _print(action)
+    _files(action)
+    if "commit" in action:
+        subprocess.run(["git", "add", "--all"], check=True)
+        subprocess.run(["git", "commit", "-q", "-m", action["commit"]], check=True)
+    if "stop" in action:
+        state_path = Path(env["TANDEM_STATE_FILE"])
+        state = json.loads(state_path.read_text())
+        state.update(exit=True, exit_reason=action["stop"])
+        state_path.write_text(json.dumps(state, indent=2) + "\n")
+    _children(action, env)
+    if action.get("kill_parent"):
+        os.kill(os.getppid(), signal.SIGKILL)
+    if "sleep" in action:
+        time.sleep(action["sleep"])
+    for path, text in action.get("write_after_sleep", {}).items():
+        Path(path).write_text(text)
+    return int(action.get("exit", 0))
+
+
+def _print(action: dict[str, Any]) -> None:
     if "answer" in action:
         print(action["answer"])
     if "stdout" in action:
@@ -71,6 +93,9 @@ def _act(action: dict[str, Any], env: Mapping[str, str]) -> int:
     if "stderr" in action:
         sys.stderr.write(action["stderr"])
         sys.stderr.flush()
+
+
+def _files(action: dict[str, Any]) -> None:
     for path, text in action.get("write", {}).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)
@@ -79,35 +104,21 @@ def _act(action: dict[str, Any], env: Mapping[str, str]) -> int:
             handle.write(text)
     for path in action.get("delete", []):
         Path(path).unlink()
-    if "commit" in action:
-        subprocess.run(["git", "add", "--all", "--", ":!logs"], check=True)
-        subprocess.run(["git", "commit", "-q", "-m", action["commit"]], check=True)
-    if "stop" in action:
-        state_path = Path(env["TANDEM_STATE_FILE"])
-        state = json.loads(state_path.read_text())
-        state.update(exit=True, exit_reason=action["stop"])
-        state_path.write_text(json.dumps(state, indent=2) + "\n")
-    if "spawn" in action:
+
+
+def _children(action: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Detached grandchildren: one that sleeps, one that keeps stdout open."""
+    for key, output in (("spawn", subprocess.DEVNULL), ("hold_pipe", None)):
+        if key not in action:
+            continue
         child = subprocess.Popen(
-            [sys.executable, "-c", f"import time; time.sleep({action['spawn']})"],
+            [sys.executable, "-c", f"import time; time.sleep({action[key]})"],
             start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
         with open(env["FAKE_AGENT_PIDS"], "a") as handle:
             handle.write(f"{child.pid}\n")
-    if "hold_pipe" in action:
-        holder = subprocess.Popen(
-            [sys.executable, "-c", f"import time; time.sleep({action['hold_pipe']})"],
-            start_new_session=True,
-        )
-        with open(env["FAKE_AGENT_PIDS"], "a") as handle:
-            handle.write(f"{holder.pid}\n")
-    if action.get("kill_parent"):
-        os.kill(os.getppid(), signal.SIGKILL)
-    if "sleep" in action:
-        time.sleep(action["sleep"])
-    return int(action.get("exit", 0))
 
 
 if __name__ == "__main__":

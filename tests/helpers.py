@@ -102,11 +102,6 @@ def make_host(
     root = tmp_path / name
     root.mkdir()
     git(root, "init", "--quiet")
-    bin_dir = tmp_path / f"{name}-bin"
-    bin_dir.mkdir()
-    agent = bin_dir / "fake-agent"
-    agent.write_text(f"#!{sys.executable}\n" + FAKE_AGENT.read_text())
-    agent.chmod(0o755)
     base = "agent:\n  default: fake\n  commands:\n    fake: [fake-agent]\n"
     write(root, {f"prompts/{k}": v for k, v in PROMPTS.items()})
     write(root, {"orchestration.yaml": base + (config or ""), ".gitignore": "logs/\n"})
@@ -114,6 +109,16 @@ def make_host(
     if commit:
         git(root, "add", "--all")
         git(root, "commit", "--quiet", "-m", "host")
+    return with_fake_agent(tmp_path, name, root)
+
+
+def with_fake_agent(tmp_path: Path, name: str, root: Path) -> Host:
+    """A ``Host`` for ``root`` with the fake agent in its own bin folder."""
+    bin_dir = tmp_path / f"{name}-bin"
+    bin_dir.mkdir()
+    agent = bin_dir / "fake-agent"
+    agent.write_text(f"#!{sys.executable}\n" + FAKE_AGENT.read_text())
+    agent.chmod(0o755)
     return Host(
         root,
         bin_dir,
@@ -221,3 +226,53 @@ def open_test_host(root: Path, **flags: Any) -> Any:
     config = load_config(root, None, flags.pop("overrides", {}))
     console = Console(Redactor(os.environ), out=io.BytesIO(), err=io.StringIO())
     return open_host(config, console=console, **flags)
+
+
+@dataclass
+class Pair:
+    """A bare remote and clones of it, each a ``Host`` with its own fake agent."""
+
+    remote: Path
+    clones: dict[str, Host]
+
+
+def make_pair(
+    tmp_path: Path, config: str | None = None, names: tuple[str, ...] = ("galph", "ralph")
+) -> Pair:
+    """A bare ``remote.git`` holding a host repo, and one clone per name."""
+    seed = make_host(tmp_path, config, name="seed")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(seed.root, "remote", "add", "origin", str(remote))
+    git(seed.root, "push", "--quiet", "origin", "main")
+    clones = {}
+    for name in names:
+        git(tmp_path, "clone", "--quiet", str(remote), name)
+        clones[name] = with_fake_agent(tmp_path, name, tmp_path / name)
+    return Pair(remote, clones)
+
+
+def remote_subjects(remote: Path) -> list[str]:
+    """Subjects of the remote's main branch, oldest first."""
+    return git(remote, "log", "--reverse", "--format=%s", "main").splitlines()
+
+
+def remote_file(remote: Path, path: str) -> str:
+    """A file's content on the remote's main branch."""
+    return git(remote, "show", f"main:{path}")
+
+
+def start_tandem(
+    cwd: Path, *args: str, env: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m tandem ARGS`` in the background, output to ``log``."""
+    run_env = dict(env)
+    run_env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tandem", *args],
+            cwd=cwd,
+            env=run_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
