@@ -337,6 +337,9 @@ def _handled(cwd: Path) -> Iterator[list[int]]:
         outcome.append(EXIT_INTERRUPTED)
     except SystemExit as exc:  # --help and --version
         outcome.append(exc.code if isinstance(exc.code, int) else 0)
+    except BrokenPipeError:  # `tandem logs | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        outcome.append(0)
     except Exception:
         path = _crash_log(cwd)
         _err(f"tandem: internal error (a bug); details in {path}")

@@ -211,6 +211,10 @@ class Repo:
                 input=_nul_join(new),
             )
         done = self.git(
+            # git would start `maintenance run --auto` after every commit (a process per
+            # turn); tandem runs it itself now and then instead (``maintain``).
+            "-c",
+            "maintenance.auto=false",
             "--literal-pathspecs",
             "commit",
             "--no-verify",
@@ -225,6 +229,10 @@ class Repo:
         # "[main 1a2b3c4] subject" (or "[main (root-commit) 1a2b3c4]"): the sha, no extra call
         match = _COMMITTED.match(done.text)
         return match.group(1) if match else self._text("rev-parse", "--short=12", "HEAD")
+
+    def maintain(self) -> None:
+        """``git maintenance run --auto``: what git does after commits, batched."""
+        self.git("maintenance", "run", "--auto", "--quiet", check=False)
 
     # -- remote -----------------------------------------------------------------------
     def ls_remote(self, remote: str, branch: str) -> str | None:

@@ -20,6 +20,7 @@ from tandem.logs import Console, Logbook
 from tandem.state import State, StateFile, this_owner, utcnow
 
 NO_GIT_BRANCH = "local"
+_MAINTAIN_EVERY = 50
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Host:
     strict_tree: bool = False
     push: bool = False  # combined/async mode: push after each turn (--push)
     _state_tracked: bool = field(default=False, repr=False)
+    _commits: int = field(default=0, repr=False)  # since the last maintenance
 
     @property
     def console(self) -> Console:
@@ -85,6 +87,18 @@ class Host:
         listed = self.repo.git("ls-files", "--", self.state_path).text.strip()
         self._state_tracked = bool(listed)
         return not self._state_tracked
+
+    def committed(self) -> None:
+        """Count a commit; every 50, let git do its housekeeping."""
+        self._commits += 1
+        if self._commits >= _MAINTAIN_EVERY:
+            self.maintain()
+
+    def maintain(self) -> None:
+        """Run git's automatic maintenance if this run committed anything."""
+        if self.repo is not None and self._commits:
+            self.repo.maintain()
+            self._commits = 0
 
     def read_state(self, *, create: bool = False) -> State:
         """The state on disk; with ``create``, a missing file becomes iteration 1 (logged)."""

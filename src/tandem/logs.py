@@ -19,16 +19,19 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
-
-from tandem.state import format_time, utcnow
 
 SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MIN_SECRET_LEN = 4
 MASK = "***"
 EVENTS_NAME = "events.jsonl"
+
+
+def precise_now() -> datetime:
+    """Now, in UTC, with microseconds (events are stamped to the millisecond)."""
+    return datetime.now(timezone.utc)
 
 
 class Redactor:
@@ -53,6 +56,10 @@ class Redactor:
             if secret in value:
                 value = value.replace(secret, MASK)
         return value
+
+    def found(self, data: bytes, start: int, end: int) -> bool:
+        """True if ``data[start:end]`` holds a secret (searched in place, no copy)."""
+        return any(data.find(secret, start, end) >= 0 for secret in self._bytes)
 
     def data(self, value: bytes) -> bytes:
         """``value`` with every secret masked."""
@@ -97,7 +104,7 @@ class Console:
         self.err.write(self.redactor.text(f"tandem: warning: {message}\n"))
         self.err.flush()
 
-    def agent_output(self, data: bytes) -> None:
+    def agent_output(self, data: bytes | memoryview) -> None:
         """Agent output, already redacted, as it came (hidden by --quiet)."""
         if not self.quiet:
             self.out.write(data)
@@ -109,10 +116,10 @@ class Console:
             self.out.write(self.redactor.text(line + "\n").encode("utf-8", errors="replace"))
             self.out.flush()
 
-    def agent_error(self, data: bytes) -> None:
+    def agent_error(self, data: bytes | memoryview) -> None:
         """Agent stderr, already redacted (hidden by --quiet)."""
         if not self.quiet:
-            self.err.write(data.decode("utf-8", errors="replace"))
+            self.err.write(bytes(data).decode("utf-8", errors="replace"))
             self.err.flush()
 
     def _out(self, text: str) -> None:
@@ -140,7 +147,7 @@ class TurnLog:
             self.line(f"{key}: {value}")
         self.line("=" * (len(title) + 20))
 
-    def output(self, data: bytes) -> None:
+    def output(self, data: bytes | memoryview) -> None:
         """Agent output, already redacted."""
         self._file.write(data)
 
@@ -165,7 +172,7 @@ class Logbook:
         console: Console,
         *,
         root: Path,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = precise_now,
     ) -> None:
         self.folder = logs_dir / branch.replace("/", "-")
         self.redactor = redactor
@@ -198,11 +205,11 @@ class Logbook:
         return log
 
     def event(
-        self, kind: str, *, actor: str | None = None, iteration: int | None = None, **data: Any
+        self, kind: str, /, *, actor: str | None = None, iteration: int | None = None, **data: Any
     ) -> None:
         """Append one event: one ``write`` of one JSON line (atomic for O_APPEND)."""
         record = {
-            "ts": format_time(self.clock()),
+            "ts": self.clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "event": kind,
             "actor": actor,
             "iteration": iteration,

@@ -202,6 +202,7 @@ class _Watcher:
         self.last_beat = started
         self.kill_at: float | None = None  # set once SIGTERM went out
         self.exited_at: float | None = None
+        self._ended = False
 
     def pump(self, on_stdout: Sink, on_stderr: Sink) -> None:
         """Read output until both pipes close (or the drain time after exit runs out)."""
@@ -315,29 +316,32 @@ class _Watcher:
 
     def end_tree(self) -> None:
         """Make sure no process of this run is left: TERM, grace, then KILL, then reap."""
+        if self._ended:
+            return
         if self.child.poll() is None and self.kill_at is None:
             self._terminate(self.options.clock())
         if self.kill_at is not None:
             deadline = self.kill_at
-        else:
+        else:  # the agent ended by itself: anything still running was left behind
             leftovers = self._tree()
-            self.leftovers = max(self.leftovers, len(leftovers))
+            self.leftovers = len(leftovers)
             _signal_all(leftovers, signal.SIGTERM)
-            deadline = self.options.clock() + (
-                min(self.options.kill_grace, 2.0) if leftovers else 0
-            )
-        while self._tree() and self.options.clock() < deadline:
+            deadline = self.options.clock() + min(self.options.kill_grace, 2.0)
+        tree = self._tree()
+        while tree and self.options.clock() < deadline:
             self._reap_orphans()
             time.sleep(0.02)
-        for _ in range(100):  # a tree that forks while it is being killed needs a few rounds
             tree = self._tree()
+        for _ in range(100):  # a tree that forks while it is being killed needs a few rounds
             if not tree:
                 break
             _signal_all(tree, signal.SIGKILL)
             time.sleep(0.01)
             self._reap_orphans()
+            tree = self._tree()
         self.child.wait()
         self._reap_orphans()
+        self._ended = True
 
     def _reap_orphans(self) -> None:
         for pid in self._orphans():

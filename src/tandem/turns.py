@@ -196,6 +196,7 @@ def commit_turn(
     message = title + ("\n\n" + "\n".join(trailers) if trailers else "")
     untracked = [*selection.untracked, *([host.state_path] if host.state_needs_add() else [])]
     sha = host.repo.commit_paths(paths, untracked, host.log.redactor.text(message))
+    host.committed()
     host.console.detail(f"committed {sha}: {title}")
     return sha
 

@@ -44,7 +44,7 @@ def demo(*, cwd: Path, path: str | None, iterations: int, quiet: bool) -> int:
     (target / "README.md").write_text(_README)
     (target / "orchestration.yaml").write_text(_CONFIG)
     print(f"tandem: demo host: {target}")
-    init(cwd=target, agent="dry-run")
+    init(cwd=target, agent="dry-run", hint=False)
     _git(target, "add", "--all")
     _git(target, "commit", "--quiet", "-m", "demo host: tandem init")
     code = run(cwd=target, options=RunOptions(iterations=iterations, quiet=quiet))

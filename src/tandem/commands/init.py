@@ -13,7 +13,7 @@ PROMPTS = ("supervisor.md", "main.md", "reviewer.md", "router.md")
 _IGNORED = {"logs", "logs/", "/logs", "/logs/"}
 
 
-def init(*, cwd: Path, agent: str | None = None) -> int:
+def init(*, cwd: Path, agent: str | None = None, hint: bool = True) -> int:
     """Create the config, starter prompts, state file and the logs/ ignore line."""
     root = host_root(cwd)
     templates = resources.files("tandem") / "templates"
@@ -25,10 +25,11 @@ def init(*, cwd: Path, agent: str | None = None) -> int:
     made.append(_ignore_logs(root / ".gitignore"))
     for line in made:
         print(f"tandem: {line}")
-    print(
-        "tandem: next: edit the prompts, commit these files, then `tandem run` "
-        "(try `tandem run --agent dry-run` first: it spends nothing)"
-    )
+    if hint:
+        print(
+            "tandem: next: edit the prompts, commit these files, then `tandem run` "
+            "(try `tandem run --agent dry-run` first: it spends nothing)"
+        )
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from tandem.agents.executor import AgentExecutor, Dispatch
 from tandem.commands.common import load_config, path_overrides
 from tandem.config import actor_name
-from tandem.errors import UsageError
+from tandem.errors import Interrupted, TandemError, UsageError
 from tandem.host import Host, open_host
 from tandem.interrupts import Interrupt
 from tandem.logs import Console, Redactor
@@ -148,12 +148,22 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
     interrupt = Interrupt()
     try:
         with host.run_lock(), interrupt.installed():
-            return _loop(host, options, env, interrupt)
+            executor = _ready_executor(host, options, env, interrupt)
+            try:
+                return _loop(host, options, executor, interrupt)
+            except (TandemError, Interrupted) as exc:
+                host.log.event("error", error=str(exc), kind=type(exc).__name__)
+                raise
+            finally:
+                host.maintain()
     finally:
         interrupt.close()
 
 
-def _loop(host: Host, options: RunOptions, env: Mapping[str, str], interrupt: Interrupt) -> int:
+def _ready_executor(
+    host: Host, options: RunOptions, env: Mapping[str, str], interrupt: Interrupt
+) -> AgentExecutor:
+    """Check the state file and every agent; nothing is written before both pass."""
     config = host.config
     executor = AgentExecutor(
         config=config.agent,
@@ -166,9 +176,14 @@ def _loop(host: Host, options: RunOptions, env: Mapping[str, str], interrupt: In
         state_file=config.state_file,
     )
     if host.state_file.exists():
-        host.read_state()  # a bad state file stops the run before anything is written
-    executor.preflight(host.log)
-    ctx = RouterContext.from_config(config)
+        host.read_state()
+    for name, executable, version in executor.preflight():
+        host.log.event("agent", name=name, executable=executable, version=version)
+    return executor
+
+
+def _loop(host: Host, options: RunOptions, executor: AgentExecutor, interrupt: Interrupt) -> int:
+    ctx = RouterContext.from_config(host.config)
     if options.mode == "combined":
         return run_combined(host, ctx, executor, iterations=options.iterations, interrupt=interrupt)
     assert options.actor is not None
