@@ -97,12 +97,16 @@ def make_host(
     name: str = "host",
     files: Mapping[str, str] | None = None,
     commit: bool = True,
+    agent: str = "",
 ) -> Host:
-    """A git repo with prompts, a config using the fake agent, logs/ ignored, one commit."""
+    """A git repo with prompts, a config using the fake agent, logs/ ignored, one commit.
+
+    ``config`` is appended to the config file; ``agent`` lines go into its ``agent:``.
+    """
     root = tmp_path / name
     root.mkdir()
     git(root, "init", "--quiet")
-    base = "agent:\n  default: fake\n  commands:\n    fake: [fake-agent]\n"
+    base = "agent:\n  default: fake\n  commands:\n    fake: [fake-agent]\n" + agent
     write(root, {f"prompts/{k}": v for k, v in PROMPTS.items()})
     write(root, {"orchestration.yaml": base + (config or ""), ".gitignore": "logs/\n"})
     write(root, dict(files or {}))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tandem.config import Config, load
 from tandem.errors import ConfigError, UsageError
@@ -126,3 +129,22 @@ def test_lease_follows_the_timeout(tmp_path: Path) -> None:
     assert load_text(tmp_path, "agent:\n  timeout_secs: 60\n").lease_secs == 660
     assert load_text(tmp_path, "agent:\n  timeout_secs: 0\n").lease_secs == 86400
     assert load_text(tmp_path, "sync:\n  lease_secs: 30\n").lease_secs == 30
+
+
+def test_duplicate_keys_are_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, "agent:\n  default: codex\nrouter: {}\nagent:\n  timeout_secs: 5\n")
+    message = str(caught.value)
+    assert "duplicate key 'agent' at line 4" in message
+    with pytest.raises(ConfigError, match="duplicate key 'default'"):
+        load_text(tmp_path, "agent:\n  default: codex\n  default: claude\n")
+
+
+@given(st.text(max_size=200))
+def test_any_yaml_text_gives_a_config_or_a_config_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "orchestration.yaml").write_text(text)
+        with contextlib.suppress(ConfigError):
+            load(Path(folder), env={})

@@ -173,7 +173,7 @@ def test_split_brain_never_runs_one_turn_twice(tmp_path: Path) -> None:
     g1, g2, ralph = pair.clones["g1"], pair.clones["g2"], pair.clones["ralph"]
     for name, host in (("g1", g1), ("g2", g2)):
         host.plan({"galph": {"append": {"galph_memory.md": f"{name}\n"}}})
-    rounds = 30
+    rounds = 50
     outcomes: list[tuple[int, int]] = []
     for i in range(rounds):
         args = ("supervisor", *SYNC, "--max-wait-sec", "1")
@@ -513,3 +513,18 @@ def test_stop_request_pushed_from_elsewhere_stops_the_waiting_side(tmp_path: Pat
     assert ralph.calls() == []
     state = json.loads(remote_file(pair.remote, "sync/state.json"))
     assert "exit" not in state
+
+
+def test_handoff_is_refused_when_the_turn_leaves_files_it_may_not_commit(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path)
+    galph = pair.clones["galph"]
+    galph.plan({"galph": {"write": {"input.md": "task\n", "src/oops.py": "x = 1\n"}}})
+    code, out = supervisor(galph)
+    assert code == 1
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("tandem: galph turn failed at iteration 1")
+    assert "left dirty paths it may not commit: src/oops.py" in last
+    state = json.loads(remote_file(pair.remote, "sync/state.json"))
+    assert (state["expected_actor"], state["status"]) == ("galph", "failed")
+    assert remote_file(pair.remote, "input.md") == "task\n"  # what galph may commit went out
+    assert (galph.root / "src" / "oops.py").read_text() == "x = 1\n"  # nothing discarded

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,7 +332,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path.name}: {exc}", "keep one of them") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -350,6 +352,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             "see the README's config reference",
         )
     return data
+
+
+class _DuplicateKey(Exception):
+    """A mapping names the same key twice (YAML would silently keep the last)."""
+
+
+def _strict_loader() -> type[Any]:
+    """A SafeLoader that refuses duplicate keys instead of keeping the last one."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    continue  # SafeLoader reports unhashable keys itself
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise _DuplicateKey(f"duplicate key '{key}' at line {line}")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
 
 
 def _unalias(raw: dict[str, Any], shown: str) -> dict[str, Any]:

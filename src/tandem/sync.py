@@ -94,6 +94,7 @@ def run_sync_role(
     )
     waiter = _Waiter(host, remote, actor, interrupt, wait_on_peer_failure)
     for _ in range(iterations):
+        interrupt.check()
         sync(host, remote)
         publish(host, remote, what="pending commits")
         if _stopped(host, remote, actor):

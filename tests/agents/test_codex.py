@@ -30,13 +30,29 @@ def item(**fields: Any) -> str:
     return json.dumps({"type": "item.completed", "item": {"id": "item_0", **fields}})
 
 
-def test_tool_call_recording_renders_one_line_per_command() -> None:
+def test_tool_call_recording_shows_the_command_when_it_starts_and_its_outcome() -> None:
     shown, _ = parsed(recording("codex-tool-call"))
     assert shown == [
-        "→ $ echo hello | tee hello.txt  (exit 0)",
+        "→ $ echo hello | tee hello.txt",
+        "  ← ok (exit 0): hello",
         "Done: created hello.txt",
         "result: ok, tokens in 20 / out 10",
     ]
+
+
+def test_a_running_command_is_shown_before_it_ends() -> None:
+    started = json.dumps(
+        {
+            "type": "item.started",
+            "item": {
+                "id": "item_0",
+                "type": "command_execution",
+                "command": "/bin/bash -lc 'make test'",
+                "status": "in_progress",
+            },
+        }
+    )
+    assert parsed([started])[0] == ["→ $ make test"]
 
 
 def test_tool_call_recording_result() -> None:
@@ -50,7 +66,7 @@ def test_tool_call_recording_result() -> None:
 
 def test_failing_command_shows_exit_code_and_first_output_line() -> None:
     shown, result = parsed(recording("codex-failing-command"))
-    assert shown[0] == "→ $ echo oops >&2; exit 3  (exit 3): oops"
+    assert shown[:2] == ["→ $ echo oops >&2; exit 3", "  ← failed (exit 3): oops"]
     assert result is not None
     assert not result.is_error
 
@@ -105,8 +121,10 @@ def test_only_a_shell_wrapper_is_unwrapped() -> None:
         item(type="command_execution", command="/bin/bash -lc 'unbalanced", exit_code=0),
     ]
     assert parsed(lines)[0] == [
-        "→ $ python3 -c 'print(1)'  (exit 0)",
-        "→ $ /bin/bash -lc 'unbalanced  (exit 0)",
+        "→ $ python3 -c 'print(1)'",
+        "  ← ok (exit 0)",
+        "→ $ /bin/bash -lc 'unbalanced",
+        "  ← ok (exit 0)",
     ]
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from tandem.agents.base import AgentResult, Invocation, Parser, json_object, one_line
 from tandem.agents.render import (
-    first_line,
     int_fields,
     integer,
     items,
     mapping,
     not_json,
+    outcome_line,
     result_line,
     summary,
     text,
@@ -64,11 +64,14 @@ class CodexAgent:
 class CodexParser:
     """Reads ``codex exec --json``: one JSON event per line.
 
-    ``thread.started`` names the session, ``item.completed`` carries messages and tool
-    calls, ``turn.completed`` the usage; ``error`` and ``turn.failed`` say what went wrong.
+    ``thread.started`` names the session, ``item.started``/``item.completed`` carry
+    messages and tool calls, ``turn.completed`` the usage; ``error`` and ``turn.failed``
+    say what went wrong. A command shows when it starts (a long one is not invisible)
+    and its outcome when it ends.
     """
 
     def __init__(self) -> None:
+        self._running: set[str] = set()  # ids of commands shown as started
         self._session: str | None = None
         self._text: str | None = None
         self._usage: dict[str, int] = {}
@@ -85,6 +88,7 @@ class CodexParser:
             return not_json(line)
         handlers = {
             "thread.started": self._thread_started,
+            "item.started": self._item_started,
             "item.completed": self._item_completed,
             "turn.completed": self._turn_completed,
             "turn.failed": self._turn_failed,
@@ -110,9 +114,21 @@ class CodexParser:
         self._session = text(event.get("thread_id"))
         return []
 
+    def _item_started(self, event: dict[str, Any]) -> list[str]:
+        item = mapping(event.get("item"))
+        if item.get("type") != "command_execution":
+            return []
+        self._running.add(text(item.get("id")) or "")
+        return [_command_line(item)]
+
     def _item_completed(self, event: dict[str, Any]) -> list[str]:
         item = mapping(event.get("item"))
         kind = item.get("type")
+        if kind == "command_execution":
+            item_id = text(item.get("id")) or ""
+            shown = [] if item_id in self._running else [_command_line(item)]
+            self._running.discard(item_id)
+            return [*shown, _command_outcome(item)]
         if kind == "agent_message":
             self._text = text(item.get("text")) or ""
             return text_lines(self._text)
@@ -144,15 +160,15 @@ class CodexParser:
 
 
 def _command_line(item: dict[str, Any]) -> str:
-    """``→ $ <command>  (exit N)``, plus the first output line when it failed."""
-    command = one_line(_unwrap_shell(text(item.get("command")) or ""))
+    """``→ $ <command>``."""
+    return f"→ $ {one_line(_unwrap_shell(text(item.get('command')) or ''))}"
+
+
+def _command_outcome(item: dict[str, Any]) -> str:
+    """``  ← ok (exit 0): <first output line>`` or ``  ← failed (exit N): ...``."""
     exit_code = integer(item.get("exit_code"))
-    status = text(item.get("status")) or "?"
-    line = f"→ $ {command}  ({f'exit {exit_code}' if exit_code is not None else status})"
-    if status == "failed" or exit_code not in (None, 0):
-        output = first_line(text(item.get("aggregated_output")) or "")
-        line += f": {output}" if output else ""
-    return line
+    failed = item.get("status") == "failed" or exit_code not in (None, 0)
+    return outcome_line(failed, text(item.get("aggregated_output")) or "", exit_code)
 
 
 def _unwrap_shell(command: str) -> str:
@@ -190,7 +206,6 @@ def _warning_line(item: dict[str, Any]) -> str:
 
 
 _ITEM_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "command_execution": _command_line,
     "file_change": _file_change_line,
     "mcp_tool_call": _mcp_line,
     "web_search": _web_search_line,
