@@ -67,7 +67,7 @@ def test_dump_is_two_space_indented_with_fixed_order_and_newline() -> None:
         (state_text(exit="yes"), "field 'exit' must be true or false"),
         (state_text(failure="boom"), "field 'failure' must be an object or null"),
         (state_text(failure={"actor": "x"}), "field 'failure.actor' must be one of"),
-        ('{"expected_actor": "galph", "status": "idle"}', "'iteration' must be an integer"),
+        ('{"expected_actor": "galph", "status": "idle"}', "field 'iteration' is missing"),
     ],
 )
 def test_bad_state_is_a_state_error_naming_file_field_and_value(text: str, needle: str) -> None:

@@ -327,7 +327,10 @@ class _Checker:
     def integer(self, key: str, minimum: int) -> int:
         value = self.data.get(key)
         if key not in self.data:
-            raise self._bad(key, f"an integer ≥ {minimum} (it is missing)")
+            raise StateError(
+                f"{self.source}: field '{self.prefix}{key}' is missing (an integer ≥ {minimum})",
+                _FIX.format(path=self.source),
+            )
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self._bad(key, f"an integer ≥ {minimum}")
         return value
