@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import os
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -46,6 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flag_hint(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    import difflib
+
     known = [opt for action in parser._actions for opt in action.option_strings]
     for sub in parser._actions:
         if isinstance(sub, argparse._SubParsersAction):
@@ -347,6 +345,10 @@ def _handled(cwd: Path) -> Iterator[list[int]]:
 
 
 def _crash_log(cwd: Path) -> Path:
+    import tempfile
+    import time
+    import traceback
+
     folder = Path(tempfile.gettempdir())
     with contextlib.suppress(Exception):
         from tandem import config

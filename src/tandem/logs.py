@@ -23,15 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from tandem.state import utcnow
+
 SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MIN_SECRET_LEN = 4
 MASK = "***"
 EVENTS_NAME = "events.jsonl"
-
-
-def precise_now() -> datetime:
-    """Now, in UTC, with microseconds (events are stamped to the millisecond)."""
-    return datetime.now(timezone.utc)
 
 
 class Redactor:
@@ -172,7 +169,7 @@ class Logbook:
         console: Console,
         *,
         root: Path,
-        clock: Callable[[], datetime] = precise_now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.folder = logs_dir / branch.replace("/", "-")
         self.redactor = redactor

@@ -56,8 +56,8 @@ def other(actor: Actor) -> Actor:
 
 
 def utcnow() -> datetime:
-    """Now, in UTC, to the second (the state file's resolution)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """Now, in UTC (the state file shows it to the second, events to the millisecond)."""
+    return datetime.now(timezone.utc)
 
 
 def format_time(moment: datetime) -> str:

@@ -8,6 +8,8 @@ change. Nothing leaves the machine and nothing is spent.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,15 +51,24 @@ def demo(*, cwd: Path, path: str | None, iterations: int, quiet: bool) -> int:
     _git(target, "commit", "--quiet", "-m", "demo host: tandem init")
     code = run(cwd=target, options=RunOptions(iterations=iterations, quiet=quiet))
     history = _git(target, "log", "--oneline", "--max-count", str(2 * iterations + 1))
+    me = _invocation()
     print("\ntandem: the demo's commits (newest first):")
     print(history.rstrip())
     print(
         f"\ntandem: state:   {target / 'sync' / 'state.json'}\n"
         f"tandem: logs:    {target / 'logs' / 'main'} (events.jsonl, galph/, ralph/)\n"
-        f"tandem: try:     cd {target} && tandem status && tandem logs -n 2 "
-        f"&& tandem route --explain"
+        f"tandem: try:     cd {target} && {me} status && {me} logs -n 2 && {me} route --explain"
     )
     return code
+
+
+def _invocation() -> str:
+    """How to run this tandem again: its name when PATH finds it, else its full path."""
+    program = Path(sys.argv[0])
+    if program.name != "tandem":
+        return f"{sys.executable} -m tandem"
+    found = shutil.which("tandem")
+    return "tandem" if found and Path(found).resolve() == program.resolve() else str(program)
 
 
 def _target(cwd: Path, path: str | None) -> Path:
