@@ -39,13 +39,10 @@ def run_combined(
         for actor in ACTORS:
             if actor == "galph" and state.expected_actor != "galph":
                 continue  # a restart after galph's turn resumes with ralph (SPEC §7.2)
-            finished = _checked_turn(host, actor, ctx, executor, interrupt, gated=True)
-            if finished is None:
+            after = _checked_turn(host, actor, ctx, executor, interrupt, gated=True)
+            if after is None:
                 return 0
-            state = finished.state
-            if finished.stop_reason:
-                announce_stop(host, finished.stop_reason, actor, state.iteration)
-                return 0
+            state = after
     host.log.event("run_end", iteration=state.iteration, mode="combined")
     return 0
 
@@ -63,11 +60,7 @@ def run_async_role(
     host.read_state(create=True)
     host.log.event("run_start", actor=actor, mode="role", iterations=iterations)
     for _ in range(iterations):
-        finished = _checked_turn(host, actor, ctx, executor, interrupt, gated=False)
-        if finished is None:
-            return 0
-        if finished.stop_reason:
-            announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
+        if _checked_turn(host, actor, ctx, executor, interrupt, gated=False) is None:
             return 0
     host.log.event("run_end", actor=actor, mode="role")
     return 0
@@ -81,8 +74,8 @@ def _checked_turn(
     interrupt: Interrupt,
     *,
     gated: bool,
-) -> Finished | None:
-    """Stop check, then one turn; None if a stop request ended the run first."""
+) -> State | None:
+    """Stop check, one turn, stop check; the new state, or None if the run stops here."""
     interrupt.check()
     reason = pending_stop(host)
     if reason is not None:
@@ -93,8 +86,16 @@ def _checked_turn(
         from tandem.sync import Remote, publish
 
         publish(host, Remote.of(host))
+    return None if stopped_after(host, finished) else finished.state
+
+
+def stopped_after(host: Host, finished: Finished) -> bool:
+    """Judge a recorded turn: raise if it failed; True if a stop was asked during it."""
     raise_if_failed(finished.result)
-    return finished
+    if finished.stop_reason is None:
+        return False
+    announce_stop(host, finished.stop_reason, finished.result.actor, finished.state.iteration)
+    return True
 
 
 def play_turn(
@@ -110,7 +111,7 @@ def play_turn(
     """Begin (unless ``running`` was claimed already), run and finish one turn.
 
     The result is recorded (state and commit) but not judged: callers publish it first,
-    then call ``raise_if_failed``.
+    then call ``stopped_after``.
     """
     if running is None:
         running = begin_turn(host, actor, gated=gated)

@@ -25,12 +25,11 @@ from tandem.git import Repo
 from tandem.host import Host
 from tandem.interrupts import Interrupt
 from tandem.logs import human_duration
-from tandem.orchestrator import play_turn, raise_if_failed
+from tandem.orchestrator import play_turn, stopped_after
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor
 from tandem.state import Actor, State, other, parse
 from tandem.turns import (
-    announce_stop,
     begin_turn,
     commit_turn,
     pending_stop,
@@ -107,9 +106,7 @@ def run_sync_role(
             host, actor, ctx, executor, gated=True, leftovers="fail", running=running
         )
         publish_turn(host, remote)
-        raise_if_failed(finished.result)
-        if finished.stop_reason:
-            announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
+        if stopped_after(host, finished):
             return 0
     host.log.event("run_end", actor=actor, mode="sync")
     return 0

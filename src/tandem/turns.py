@@ -29,8 +29,6 @@ class Finished:
 
     state: State
     result: TurnResult  # possibly turned into a failure (dirty tree left behind)
-    selection: Selection
-    commit: str | None  # short sha of the turn commit, None if nothing was committed
     stop_reason: str | None  # a stop was requested during the turn (and is now cleared)
 
 
@@ -79,9 +77,9 @@ def finish_turn(
         after = dataclasses.replace(after, extra=external.extra)
         stop_reason = (external.exit_reason or "stop requested") if external.exit else None
         host.state_file.write(after)
-    commit = commit_turn(host, after, selection, subject(result, after), result)
+    commit_turn(host, after, selection, subject(result, after), result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
-    return Finished(after, result, selection, commit, stop_reason)
+    return Finished(after, result, stop_reason)
 
 
 def _selection(host: Host, actor: Actor, status: Status | None) -> Selection:

@@ -132,3 +132,12 @@ def test_claude_as_another_user_may_skip_permissions(monkeypatch: pytest.MonkeyP
 def test_other_agents_know_no_setup_problem(name: str) -> None:
     agent = BUILTINS[name]
     assert agent.setup_problem({}, agent.default_permissions) is None
+
+
+@pytest.mark.usefixtures("as_root")
+def test_claude_as_root_says_when_is_sandbox_has_a_value_claude_ignores() -> None:
+    problem = ClaudeAgent().setup_problem(
+        {"IS_SANDBOX": "yes"}, ("--dangerously-skip-permissions",)
+    )
+    assert problem is not None
+    assert "(IS_SANDBOX is 'yes'; claude accepts only 1)" in problem

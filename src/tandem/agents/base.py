@@ -117,13 +117,27 @@ def one_line(text: Any, limit: int = 160) -> str:
 
 
 @dataclass(frozen=True)
-class CommandAgent:
-    """A plain command from ``agent.commands.<name>``: prompt on stdin, text output."""
+class AgentKind:
+    """What the agent kinds share by default: plain text, nothing known to check first."""
 
-    name: str
-    command: tuple[str, ...]
+    name: str = ""
     structured: bool = False
     default_permissions: tuple[str, ...] = ()
+
+    def parser(self) -> Parser | None:
+        """Plain text: no parser."""
+        return None
+
+    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
+        """Nothing known that would stop it here."""
+        return None
+
+
+@dataclass(frozen=True)
+class CommandAgent(AgentKind):
+    """A plain command from ``agent.commands.<name>``: prompt on stdin, text output."""
+
+    command: tuple[str, ...] = ()
 
     def invocation(
         self,
@@ -135,11 +149,3 @@ class CommandAgent:
     ) -> Invocation:
         """``[executable, *rest of the command, *args]`` with the prompt on stdin."""
         return Invocation((executable, *self.command[1:], *permissions, *args), True)
-
-    def parser(self) -> Parser | None:
-        """Plain text: no parser."""
-        return None
-
-    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
-        """Nothing known."""
-        return None

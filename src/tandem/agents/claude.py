@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.agents.base import AgentResult, Invocation, Parser, json_object
+from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object
 from tandem.agents.render import (
     int_fields,
     integer,
@@ -44,7 +44,7 @@ _EXIT_CODE = re.compile(r"Exit code (-?\d{1,9})\n?")
 
 
 @dataclass(frozen=True)
-class ClaudeAgent:
+class ClaudeAgent(AgentKind):
     """The ``claude`` built-in."""
 
     name: str = "claude"
@@ -72,9 +72,12 @@ class ClaudeAgent:
         bypass = (
             "--dangerously-skip-permissions" in permissions or "bypassPermissions" in permissions
         )
-        if bypass and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+        sandbox = env.get("IS_SANDBOX")
+        if bypass and os.geteuid() == 0 and sandbox != "1":
+            # Measured: claude 2.1 accepts exactly "1"; "yes" or "true" are refused.
+            seen = f" (IS_SANDBOX is {sandbox!r}; claude accepts only 1)" if sandbox else ""
             return (
-                "claude refuses --dangerously-skip-permissions when run as root; set "
+                f"claude refuses --dangerously-skip-permissions when run as root{seen}; set "
                 "IS_SANDBOX=1 (inside a container or VM you trust), or set "
                 "agent.permissions.claude to [--permission-mode, acceptEdits, --allowedTools, "
                 '"Bash Edit Write"]'

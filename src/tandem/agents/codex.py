@@ -10,12 +10,12 @@ an error event or a failed turn.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from tandem.agents.base import AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
 from tandem.agents.render import (
     int_fields,
     integer,
@@ -34,7 +34,7 @@ _SHELLS = frozenset({"bash", "sh", "zsh"})
 
 
 @dataclass(frozen=True)
-class CodexAgent:
+class CodexAgent(AgentKind):
     """The ``codex`` built-in."""
 
     name: str = "codex"
@@ -55,10 +55,6 @@ class CodexAgent:
     def parser(self) -> Parser | None:
         """A JSONL parser."""
         return CodexParser()
-
-    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
-        """Nothing known."""
-        return None
 
 
 class CodexParser:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tandem.agents.base import Invocation, Parser
+from tandem.agents.base import AgentKind, Invocation
 
 
 @dataclass(frozen=True)
-class DryRunAgent:
+class DryRunAgent(AgentKind):
     """The ``dry-run`` built-in: this module, run by the current Python."""
 
     name: str = "dry-run"
-    structured: bool = False
-    default_permissions: tuple[str, ...] = ()
 
     def invocation(
         self,
@@ -26,11 +23,3 @@ class DryRunAgent:
     ) -> Invocation:
         """``<python> -m tandem.dryrun``, prompt on stdin."""
         return Invocation((executable, "-m", "tandem.dryrun", *args), True)
-
-    def parser(self) -> Parser | None:
-        """Plain text."""
-        return None
-
-    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
-        """Always runs."""
-        return None

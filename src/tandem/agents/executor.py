@@ -155,7 +155,7 @@ class AgentExecutor:
 
     def _kind(self, name: str) -> Agent:
         if name in self.config.commands:
-            return CommandAgent(name, self.config.commands[name])
+            return CommandAgent(name=name, command=self.config.commands[name])
         if name in BUILTINS:
             return BUILTINS[name]
         known = ", ".join([*BUILTINS, *self.config.commands])

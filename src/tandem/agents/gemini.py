@@ -9,11 +9,10 @@ JSON>``, and ``  ← ok: <first line>`` / ``  ← failed: <error>`` for its resu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.agents.base import AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
 from tandem.agents.render import (
     int_fields,
     mapping,
@@ -33,7 +32,7 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached")
 
 
 @dataclass(frozen=True)
-class GeminiAgent:
+class GeminiAgent(AgentKind):
     """The ``gemini`` built-in."""
 
     name: str = "gemini"
@@ -55,10 +54,6 @@ class GeminiAgent:
     def parser(self) -> Parser | None:
         """A stream-json parser."""
         return GeminiParser()
-
-    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
-        """Nothing known."""
-        return None
 
 
 class GeminiParser:

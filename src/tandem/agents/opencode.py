@@ -9,11 +9,10 @@ after the last step (the first whose finish reason is not ``tool-calls``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.agents.base import AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
 from tandem.agents.render import (
     integer,
     mapping,
@@ -33,12 +32,11 @@ _OUTPUT_KEYS = frozenset({"output_tokens", "reasoning_tokens"})
 
 
 @dataclass(frozen=True)
-class OpencodeAgent:
+class OpencodeAgent(AgentKind):
     """The ``opencode`` built-in."""
 
     name: str = "opencode"
     structured: bool = True
-    default_permissions: tuple[str, ...] = ()
 
     def invocation(
         self,
@@ -55,10 +53,6 @@ class OpencodeAgent:
     def parser(self) -> Parser | None:
         """A JSON events parser."""
         return OpencodeParser()
-
-    def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
-        """Nothing known."""
-        return None
 
 
 class OpencodeParser:
