@@ -350,3 +350,12 @@ def test_wrappers_exec_the_matching_subcommand(tmp_path: Path) -> None:
     assert host.turns() == [("galph", "supervisor.md")]
     assert os.access(REPO_ROOT / "orchestrator.sh", os.X_OK)
     assert os.access(REPO_ROOT / "loop.sh", os.X_OK)
+
+
+def test_run_outside_a_host_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "somewhere"
+    empty.mkdir()
+    result = tandem(empty, "run", "--agent", "dry-run")
+    assert result.code == 1
+    assert_one_line_error(result.err, "no tandem host here")
+    assert list(empty.iterdir()) == []

@@ -134,6 +134,12 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
     """Run the loop the options ask for; the exit code."""
     env = dict(os.environ if env is None else env)
     config = load_config(cwd, options.config_path, options.overrides, env)
+    if config.source is None and not config.prompts_dir.is_dir():
+        prompts = config.relative(config.prompts_dir)
+        raise TandemError(
+            f"no tandem host here: no orchestration.yaml and no {prompts}/ under {config.root}",
+            "cd into your project, or run `tandem init` there first",
+        )
     console = Console(Redactor(env), quiet=options.quiet, verbose=options.verbose)
     host = open_host(
         config,
