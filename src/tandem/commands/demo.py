@@ -68,7 +68,9 @@ def _invocation() -> str:
     if program.name != "tandem":
         return f"{sys.executable} -m tandem"
     found = shutil.which("tandem")
-    return "tandem" if found and Path(found).resolve() == program.resolve() else str(program)
+    if found and Path(found).resolve() == program.resolve():
+        return "tandem"
+    return str(program.absolute())
 
 
 def _target(cwd: Path, path: str | None) -> Path:
