@@ -157,3 +157,19 @@ def test_run_reports_the_command_and_its_output_on_failure(tmp_path: Path) -> No
         proc.run(py("import sys; sys.stderr.write('bad thing'); sys.exit(4)"), cwd=tmp_path)
     assert caught.value.returncode == 4
     assert "exited with 4: bad thing" in str(caught.value)
+
+
+def test_the_grace_period_after_an_interrupt_does_not_spin(tmp_path: Path) -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)"
+    interrupt = Interrupt()
+    timer = threading.Timer(0.5, interrupt.trigger)  # once the child ignores SIGTERM
+    timer.start()
+    started = time.process_time()
+    try:
+        outcome, _, _ = stream(py(code), tmp_path, interrupt=interrupt, kill_grace=1.5)
+    finally:
+        timer.cancel()
+        interrupt.close()
+    assert outcome.ending is proc.Ending.INTERRUPTED
+    assert outcome.returncode == -signal.SIGKILL  # it sat out the whole grace period
+    assert time.process_time() - started < 0.5  # and waiting it out cost no CPU

@@ -227,7 +227,7 @@ class _Watcher:
                     fd = int(key.fd)
                     if fd in sinks:
                         self._read(fd, sinks, sel)
-                    elif fd == pidfd:
+                    else:  # the exit (pidfd) or a signal: _tick acts on it; once is enough
                         sel.unregister(fd)
                 self._tick()
                 if self.exited_at is not None and self.options.clock() - self.exited_at > (
