@@ -1,13 +1,13 @@
 """What the end-to-end tests share: a host wired to a real agent CLI and a fake model.
 
-Each test gets a temp host repo whose ``orchestration.yaml`` selects the real ``claude``
-or ``codex`` binary (``CLAUDE_CMD`` / ``CODEX_CMD``), a fake model server on 127.0.0.1
+Each test gets a temp host repo whose ``orchestration.yaml`` selects the real ``claude``,
+``codex``, ``gemini`` or ``opencode`` binary (``<NAME>_CMD``), a fake model server on 127.0.0.1
 that follows a script, and an environment isolated under ``tmp_path`` (AGENT-CLIS.md).
 Every process of a tandem run carries a unique ``E2E_RUN_MARK`` in its environment, so a
 process that outlives the run is found in /proc afterwards.
 
-The scenarios both CLIs go through are functions here; ``test_claude.py`` and
-``test_codex.py`` run them and add what is particular to each CLI's output.
+The scenarios the CLIs go through are functions here; ``test_<cli>.py`` run them and add
+what is particular to each CLI's output.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from fakes.servers import CLAUDE_BIN, CODEX_BIN, FakeServer, cli_env, codex_args
+from fakes.servers import CLAUDE_BIN, CLI_BIN_DIR, CODEX_BIN, FakeServer, cli_env, codex_args
 from helpers import Host, Run, git, make_host, start_tandem, tandem
 
 Json = dict[str, Any]
@@ -61,6 +61,7 @@ class Cli:
     package: str
     tool_prefix: str  # how tandem renders a shell tool call on the console
     event_types: frozenset[str]  # raw events a successful run prints
+    side_calls: int = 0  # model requests per run that offer no tools (titles, routing)
 
     def version(self) -> str:
         """The version pinned in its installed npm package."""
@@ -91,6 +92,24 @@ CODEX = Cli(
     frozenset(
         {"thread.started", "turn.started", "item.started", "item.completed", "turn.completed"}
     ),
+)
+GEMINI = Cli(
+    "gemini",
+    "gemini",
+    CLI_BIN_DIR / "gemini",
+    "@google/gemini-cli",
+    "→ run_shell_command: ",
+    frozenset({"init", "message", "tool_use", "tool_result", "result"}),
+    side_calls=1,  # its routing classifier
+)
+OPENCODE = Cli(
+    "opencode",
+    "openai",
+    CLI_BIN_DIR / "opencode",
+    "opencode-ai",
+    "→ bash: ",
+    frozenset({"step_start", "tool_use", "step_finish", "text"}),
+    side_calls=1,  # the session title
 )
 
 
@@ -183,19 +202,26 @@ class Lab:
         script: Script,
         *,
         extra_env: dict[str, str] | None = None,
+        extra_config: str = "",
         **agent: object,
     ) -> Setup:
         """A host whose agent is the real ``cli``, talking to a fake model that plays
-        ``script``; ``agent`` sets ``agent.*`` keys (timeout_secs, kill_grace_secs...)."""
+        ``script``; ``agent`` sets ``agent.*`` keys (timeout_secs, kill_grace_secs...),
+        ``extra_config`` is appended to ``orchestration.yaml``."""
         cli.require()
         server = self.start_server(cli.api, script)
         agent = {"timeout_secs": SLOW, "kill_grace_secs": KILL_GRACE_SECS, **agent}
-        host = make_host(self.tmp_path, files={"orchestration.yaml": config(cli, server, agent)})
+        yaml = config(cli, server, agent) + extra_config
+        host = make_host(self.tmp_path, files={"orchestration.yaml": yaml})
         mark = f"e2e-{uuid.uuid4().hex}"
         env = host.env()
         env.update(cli_env(cli.api, server, self.tmp_path))
         env[f"{cli.name.upper()}_CMD"] = str(cli.binary)
         env[MARK_VARIABLE] = mark
+        if cli is OPENCODE:
+            # opencode asks the npm registry for plugin metadata on each run; the fake
+            # server answers 404 at once, so no request leaves the machine.
+            env["NPM_CONFIG_REGISTRY"] = server.url
         env.update(extra_env or {})
         self.setups.append(Setup(cli, host, server, env, mark))
         return self.setups[-1]
@@ -319,11 +345,12 @@ def one_iteration(lab: Lab, cli: Cli) -> Setup:
         kinds = {event.get("type") for event in setup.raw_events(actor)}
         assert cli.event_types <= kinds, (actor, kinds)
         assert setup.turn_end(actor)["status"] == "ok"
-    # Two model calls per turn: the tool call, then the final text.
+    # Two model calls per turn: the tool call, then the final text (and the side calls).
     for actor, text in PROMPT_TEXT.items():
-        asked = [r for r in setup.server.model_requests() if text in json.dumps(r["body"])]
+        asked = [r for r in agent_requests(setup.server) if text in json.dumps(r["body"])]
         assert len(asked) == 2, (actor, len(asked))
-    assert len(setup.server.model_requests()) == 4
+    assert len(agent_requests(setup.server)) == 4
+    assert len(setup.server.model_requests()) == 4 + 2 * cli.side_calls
     # The start-up preflight asked the CLI for its version, before any turn started.
     agent = setup.events("agent")
     assert [event["name"] for event in agent] == [cli.name]
@@ -332,6 +359,13 @@ def one_iteration(lab: Lab, cli: Cli) -> Setup:
     assert order.index("agent") < order.index("turn_start")
     assert setup.leftovers() == []
     return setup
+
+
+def agent_requests(server: FakeServer) -> list[Json]:
+    """The model requests that offer tools: the agent's own steps, no side calls."""
+    return [
+        r for r in server.model_requests() if isinstance(r["body"], dict) and r["body"].get("tools")
+    ]
 
 
 def turn_commit(root: Path, actor: str) -> str:
@@ -458,3 +492,30 @@ def secret_redacted(lab: Lab, cli: Cli) -> tuple[Setup, Run]:
     for actor in ACTORS:
         assert setup.turn_end(actor)["result"]["text"] == "The token is ***."
     return setup, run
+
+
+ROUTER_CONFIG = "router:\n  enabled: true\n  mode: router_only\n  prompt: router.md\n"
+# What models write before a tool call; it must not become part of the router's answer.
+PREAMBLE = "Let me look at the recent commits first."
+
+
+def router_after_tool_call(lab: Lab, cli: Cli) -> Setup:
+    """galph's router prompt makes a tool call (after a sentence), then answers
+    ``reviewer.md``: the answer is the final assistant message, so galph runs the reviewer."""
+    script = [{"shell": "git log --oneline -1", "say": PREAMBLE}, {"text": "reviewer.md"}]
+    setup = lab.setup(cli, script, extra_config=ROUTER_CONFIG)
+    run, _ = setup.tandem("run", "--mode", "role", "--role", "galph", "--iterations", "1")
+    # The model really wrote the sentence, and the CLI passed it on before its tool call.
+    router_log = sorted((setup.root / "logs" / "main" / "galph").glob("iter-*router*.log"))
+    assert len(router_log) == 1, router_log
+    assert PREAMBLE in router_log[0].read_text(encoding="utf-8")
+    assert run.code == 0, run.err
+    state = setup.state()
+    assert (state["last_prompt"], state["last_prompt_actor"]) == ("reviewer.md", "galph")
+    assert (state["iteration"], state["expected_actor"]) == (1, "ralph")
+    subject = git(setup.root, "log", "-1", "--format=%s")
+    assert subject.startswith("[SYNC i=1] actor=galph → next=ralph status=ok prompt=reviewer.md ")
+    # Two runs, two model calls each: the router prompt's, then the reviewer's.
+    assert len(agent_requests(setup.server)) == 4
+    assert setup.leftovers() == []
+    return setup

@@ -14,6 +14,7 @@ from e2e.e2e_support import (
     galph_failed,
     interrupted,
     one_iteration,
+    router_after_tool_call,
     secret_redacted,
     stalled_stream,
     stuck_tool,
@@ -91,3 +92,8 @@ def test_a_secret_in_an_api_error_is_masked_in_the_failure_state_and_commit(lab:
     assert secret not in git(setup.root, "log", "--format=%B")
     for path in (setup.root / "logs").rglob("*"):
         assert not path.is_file() or secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.e2e
+def test_the_router_answer_after_a_tool_call_is_the_final_message(lab: Lab) -> None:
+    router_after_tool_call(lab, CLAUDE)

@@ -12,6 +12,7 @@ from e2e.e2e_support import (
     api_error,
     interrupted,
     one_iteration,
+    router_after_tool_call,
     secret_redacted,
     stalled_stream,
     stuck_tool,
@@ -71,3 +72,8 @@ def test_a_secret_the_agent_prints_is_masked_everywhere(lab: Lab) -> None:
     for actor in ACTORS:
         assert [item["aggregated_output"] for item in commands(setup, actor)] == ["***\n"]
         assert setup.raw_event(actor, "item.completed")["item"]["text"] == "The token is ***."
+
+
+@pytest.mark.e2e
+def test_the_router_answer_after_a_tool_call_is_the_final_message(lab: Lab) -> None:
+    router_after_tool_call(lab, CODEX)

@@ -23,6 +23,8 @@ same answer. Steps:
 * ``{"shell": "echo hi > hi.txt"}``: a call of whichever shell tool the request offers
   (claude ``Bash``, codex ``exec_command``/``shell_command``/``shell``, gemini
   ``run_shell_command``, chat ``bash``);
+* ``"say": "Let me look first."`` added to a ``shell`` step: text the model writes before
+  the call;
 * ``{"text": "Done"}``: a final text answer;
 * ``{"error": {"status": 500, "message": "boom"}}``: that HTTP error in the API's shape;
 * ``"delay": SECS`` added to a step waits that long before the first byte;
@@ -104,8 +106,8 @@ class Dialect(Protocol):
         """How many tool results the request carries (the script position)."""
         ...
 
-    def tool_call(self, tool: str, arguments: Json, index: int, body: Json) -> Reply:
-        """A reply that calls ``tool``."""
+    def tool_call(self, tool: str, arguments: Json, index: int, body: Json, say: str) -> Reply:
+        """A reply that calls ``tool``, after the text ``say`` if it is not empty."""
         ...
 
     def text(self, text: str, index: int, body: Json) -> Reply:
@@ -134,23 +136,27 @@ class Anthropic:
             if block.get("type") == "tool_result"
         )
 
-    def tool_call(self, tool: str, arguments: Json, index: int, body: Json) -> Reply:
-        """A ``tool_use`` block whose input arrives as one JSON delta."""
+    def tool_call(self, tool: str, arguments: Json, index: int, body: Json, say: str) -> Reply:
+        """A ``tool_use`` block whose input arrives as one JSON delta (a text block first)."""
         block = {"type": "tool_use", "id": f"toolu_{index}", "name": tool, "input": {}}
         delta = {"type": "input_json_delta", "partial_json": json.dumps(arguments)}
-        return self._message(index, body, block, delta, "tool_use")
+        blocks = [self._text_block(say)] if say else []
+        return self._message(index, body, [*blocks, (block, delta)], "tool_use")
 
     def text(self, text: str, index: int, body: Json) -> Reply:
         """A text block."""
-        block = {"type": "text", "text": ""}
-        return self._message(index, body, block, {"type": "text_delta", "text": text}, "end_turn")
+        return self._message(index, body, [self._text_block(text)], "end_turn")
+
+    @staticmethod
+    def _text_block(text: str) -> tuple[Json, Json]:
+        return {"type": "text", "text": ""}, {"type": "text_delta", "text": text}
 
     def error(self, status: int, message: str) -> Reply:
         """``{"type": "error", "error": {...}}``."""
         kind = "api_error" if status >= 500 else "invalid_request_error"
         return json_reply({"type": "error", "error": {"type": kind, "message": message}}, status)
 
-    def _message(self, index: int, body: Json, block: Json, delta: Json, stop: str) -> Reply:
+    def _message(self, index: int, body: Json, blocks: list[tuple[Json, Json]], stop: str) -> Reply:
         message = {
             "id": f"msg_{index}",
             "type": "message",
@@ -163,9 +169,15 @@ class Anthropic:
         }
         events: list[Json] = [
             {"type": "message_start", "message": message},
-            {"type": "content_block_start", "index": 0, "content_block": block},
-            {"type": "content_block_delta", "index": 0, "delta": delta},
-            {"type": "content_block_stop", "index": 0},
+            *(
+                event
+                for n, (block, delta) in enumerate(blocks)
+                for event in (
+                    {"type": "content_block_start", "index": n, "content_block": block},
+                    {"type": "content_block_delta", "index": n, "delta": delta},
+                    {"type": "content_block_stop", "index": n},
+                )
+            ),
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": None},
@@ -195,8 +207,8 @@ class Responses:
         kinds = {"function_call_output", "custom_tool_call_output"}
         return sum(1 for item in body.get("input") or [] if item.get("type") in kinds)
 
-    def tool_call(self, tool: str, arguments: Json, index: int, body: Json) -> Reply:
-        """A ``function_call`` output item."""
+    def tool_call(self, tool: str, arguments: Json, index: int, body: Json, say: str) -> Reply:
+        """A ``function_call`` output item (after a ``message`` item)."""
         item = {
             "type": "function_call",
             "id": f"fc_{index}",
@@ -205,17 +217,11 @@ class Responses:
             "arguments": json.dumps(arguments),
             "status": "completed",
         }
-        return self._response(index, item, [])
+        return self._response(index, [*([self._message(say, index)] if say else []), item], [])
 
     def text(self, text: str, index: int, body: Json) -> Reply:
         """A ``message`` output item, with its text delta first."""
-        item = {
-            "type": "message",
-            "id": f"msg_{index}",
-            "role": "assistant",
-            "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}],
-        }
+        item = self._message(text, index)
         delta = {
             "type": "response.output_text.delta",
             "item_id": item["id"],
@@ -223,13 +229,23 @@ class Responses:
             "content_index": 0,
             "delta": text,
         }
-        return self._response(index, item, [delta])
+        return self._response(index, [item], [delta])
+
+    @staticmethod
+    def _message(text: str, index: int) -> Json:
+        return {
+            "type": "message",
+            "id": f"msg_{index}",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
 
     def error(self, status: int, message: str) -> Reply:
         """OpenAI's error shape."""
         return openai_error(status, message)
 
-    def _response(self, index: int, item: Json, deltas: list[Json]) -> Reply:
+    def _response(self, index: int, items: list[Json], deltas: list[Json]) -> Reply:
         response = {"id": f"resp_{index}", "status": "in_progress", "output": []}
         usage = {
             "input_tokens": USAGE_IN,
@@ -238,12 +254,19 @@ class Responses:
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": USAGE_IN + USAGE_OUT,
         }
-        done = {**response, "status": "completed", "output": [item], "usage": usage}
+        done = {**response, "status": "completed", "output": items, "usage": usage}
+        added = [
+            {"type": "response.output_item.added", "output_index": n, "item": item}
+            for n, item in enumerate(items)
+        ]
         events: list[Json] = [
             {"type": "response.created", "response": response},
-            {"type": "response.output_item.added", "output_index": 0, "item": item},
+            *added,
             *deltas,
-            {"type": "response.output_item.done", "output_index": 0, "item": item},
+            *(
+                {"type": "response.output_item.done", "output_index": n, "item": item}
+                for n, item in enumerate(items)
+            ),
             {"type": "response.completed", "response": done},
         ]
         return Reply(200, "text/event-stream", sse(events, named=True))
@@ -260,15 +283,16 @@ class Chat:
         """Messages of role ``tool``."""
         return sum(1 for message in body.get("messages") or [] if message.get("role") == "tool")
 
-    def tool_call(self, tool: str, arguments: Json, index: int, body: Json) -> Reply:
-        """One chunk with the whole call, then ``finish_reason: tool_calls``."""
+    def tool_call(self, tool: str, arguments: Json, index: int, body: Json, say: str) -> Reply:
+        """One chunk with the text and the whole call, then ``finish_reason: tool_calls``."""
         call = {
             "index": 0,
             "id": f"call_{index}",
             "type": "function",
             "function": {"name": tool, "arguments": json.dumps(arguments)},
         }
-        return self._chunks(index, body, {"role": "assistant", "tool_calls": [call]}, "tool_calls")
+        delta = {"role": "assistant", "tool_calls": [call], **({"content": say} if say else {})}
+        return self._chunks(index, body, delta, "tool_calls")
 
     def text(self, text: str, index: int, body: Json) -> Reply:
         """One content chunk, then ``finish_reason: stop``."""
@@ -325,9 +349,10 @@ class Gemini:
             if "functionResponse" in part
         )
 
-    def tool_call(self, tool: str, arguments: Json, index: int, body: Json) -> Reply:
-        """A ``functionCall`` part."""
-        return self._candidate({"functionCall": {"name": tool, "args": arguments}})
+    def tool_call(self, tool: str, arguments: Json, index: int, body: Json, say: str) -> Reply:
+        """A ``functionCall`` part (after a ``text`` part)."""
+        call = {"functionCall": {"name": tool, "args": arguments}}
+        return self._candidate(*([{"text": say}] if say else []), call)
 
     def text(self, text: str, index: int, body: Json) -> Reply:
         """A ``text`` part."""
@@ -338,10 +363,14 @@ class Gemini:
         name = "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"
         return json_reply({"error": {"code": status, "message": message, "status": name}}, status)
 
-    def _candidate(self, part: Json) -> Reply:
+    def _candidate(self, *parts: Json) -> Reply:
         chunk = {
             "candidates": [
-                {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+                {
+                    "content": {"role": "model", "parts": list(parts)},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
             ],
             "usageMetadata": {
                 "promptTokenCount": USAGE_IN,
@@ -421,7 +450,8 @@ def render(dialect: Dialect, step: Json, index: int, body: Json, tools: list[str
         tool = next((name for name in SHELL_TOOLS if name in tools), None)
         if tool is None:
             return dialect.error(400, f"fake server: no shell tool among {tools}")
-        return dialect.tool_call(tool, shell_arguments(tool, step["shell"]), index, body)
+        arguments = shell_arguments(tool, step["shell"])
+        return dialect.tool_call(tool, arguments, index, body, str(step.get("say", "")))
     return dialect.text(str(step.get("text", "")), index, body)
 
 

@@ -236,6 +236,9 @@ class AgentExecutor:
     def _env(self, turn: TurnContext) -> dict[str, str]:
         env = dict(self.env)
         env.update(
+            # The shell's PWD is where tandem was started; opencode takes it for the
+            # project directory and would run its tools there instead of in the host.
+            PWD=str(self.root),
             TANDEM_ACTOR=turn.actor,
             TANDEM_ITERATION=str(turn.iteration),
             TANDEM_PROMPT=turn.prompt,
