@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.e2e_support import ACTORS, GEMINI, Lab, one_iteration, router_after_tool_call
+from e2e.e2e_support import (
+    ACTORS,
+    GEMINI,
+    Lab,
+    api_error,
+    one_iteration,
+    router_after_tool_call,
+)
 
 
 @pytest.mark.e2e
@@ -22,6 +29,16 @@ def test_an_iteration_commits_each_turns_tool_work(lab: Lab) -> None:
         assert [e["status"] for e in setup.raw_events(actor) if e["type"] == "tool_result"] == [
             "success"
         ]
+
+
+@pytest.mark.e2e
+def test_an_api_error_fails_the_turn_with_geminis_message(lab: Lab) -> None:
+    # general.maxAttempts 1 (fakes.servers): one try, no backoff.
+    setup, reason = api_error(lab, GEMINI)
+    final = setup.raw_event("galph", "result")
+    assert final["status"] == "error"
+    assert "boom" in final["error"]["message"]
+    assert "boom" in reason
 
 
 @pytest.mark.e2e
