@@ -62,6 +62,9 @@ class Cli:
     tool_prefix: str  # how tandem renders a shell tool call on the console
     event_types: frozenset[str]  # raw events a successful run prints
     side_calls: int = 0  # model requests per run that offer no tools (titles, routing)
+    # How long a whole tandem run may take; gemini and opencode need 3 to 15 s a run
+    # (AGENT-CLIS.md), more when the machine is busy.
+    run_timeout: float = SLOW
 
     def version(self) -> str:
         """The version pinned in its installed npm package."""
@@ -101,6 +104,7 @@ GEMINI = Cli(
     "→ run_shell_command: ",
     frozenset({"init", "message", "tool_use", "tool_result", "result"}),
     side_calls=1,  # its routing classifier
+    run_timeout=3 * SLOW,
 )
 OPENCODE = Cli(
     "opencode",
@@ -110,6 +114,7 @@ OPENCODE = Cli(
     "→ bash: ",
     frozenset({"step_start", "tool_use", "step_finish", "text"}),
     side_calls=1,  # the session title
+    run_timeout=4 * SLOW,
 )
 
 
@@ -131,7 +136,7 @@ class Setup:
     def tandem(self, *args: str) -> tuple[Run, float]:
         """Run ``python -m tandem ARGS`` in the host; the run and its wall time."""
         started = time.monotonic()
-        run = tandem(self.root, *args, env=self.env, timeout=SLOW)
+        run = tandem(self.root, *args, env=self.env, timeout=self.cli.run_timeout)
         return run, time.monotonic() - started
 
     def state(self) -> Json:
