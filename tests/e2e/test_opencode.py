@@ -22,6 +22,8 @@ def test_an_iteration_commits_each_turns_tool_work(lab: Lab) -> None:
         assert result["session_id"]
         tools = [e["part"]["state"] for e in setup.raw_events(actor) if e["type"] == "tool_use"]
         assert [(t["status"], t["metadata"]["exit"]) for t in tools] == [("completed", 0)]
+    # Its npm registry lookups came to the fake server (NPM_CONFIG_REGISTRY), not the internet.
+    assert any(request["method"] == "GET" for request in setup.server.requests())
 
 
 @pytest.mark.e2e
