@@ -13,8 +13,18 @@ PEM = (
     "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n"
     "-----END PRIVATE KEY-----\n"
 )
-TOKEN = 'ghp_a/b+c\\d"e😀f-0123'
+TOKEN = 'ghp_a/b+c\\d"e😀f-0123'  # noqa: S105 - made up
 REDACTOR = Redactor({"DEPLOY_KEY": PEM, "GH_TOKEN": TOKEN, "HOME": "/root"})
+
+
+def relayed(chunks: list[bytes]) -> bytes:
+    """What the relay passes on when the agent writes ``chunks``."""
+    out: list[bytes] = []
+    joiner = LineJoiner(REDACTOR, lambda block: out.append(bytes(block)))
+    for chunk in chunks:
+        joiner.feed(chunk)
+    joiner.flush()
+    return b"".join(out)
 
 
 def test_the_value_and_its_plain_json_encodings_are_masked() -> None:
@@ -39,13 +49,9 @@ def test_any_character_escaped_as_uxxxx_or_a_short_escape_is_masked() -> None:
 
 
 def test_a_pem_key_printed_line_by_line_never_shows_a_key_line() -> None:
-    out: list[bytes] = []
-    joiner = LineJoiner(REDACTOR, lambda block: out.append(bytes(block)))
-    for line in PEM.splitlines(keepends=True):
-        joiner.feed(line.encode())
-    joiner.flush()
-    text = b"".join(out).decode()
-    assert "MIIEvQ" not in text and "MzEfYy" not in text
+    text = relayed([line.encode() for line in PEM.splitlines(keepends=True)]).decode()
+    assert "MIIEvQ" not in text
+    assert "MzEfYy" not in text
     assert text.count("***") == 2
     assert "-----BEGIN PRIVATE KEY-----" in text  # the armour is not secret
 
@@ -53,19 +59,15 @@ def test_a_pem_key_printed_line_by_line_never_shows_a_key_line() -> None:
 def test_a_pem_key_inside_json_with_escaped_newlines_is_masked() -> None:
     event = json.dumps({"type": "tool_result", "content": f"cat key.pem\n{PEM}"})
     masked = REDACTOR.text(event)
-    assert "MIIEvQ" not in masked and "MzEfYy" not in masked
+    assert "MIIEvQ" not in masked
+    assert "MzEfYy" not in masked
     assert json.loads(masked)["content"].startswith("cat key.pem\n***")
 
 
 def test_a_secret_split_across_writes_is_masked() -> None:
     printed = json.dumps({"token": TOKEN}).encode() + b"\n"
     for cut in range(1, len(printed)):
-        out: list[bytes] = []
-        joiner = LineJoiner(REDACTOR, lambda block: out.append(bytes(block)))
-        joiner.feed(printed[:cut])
-        joiner.feed(printed[cut:])
-        joiner.flush()
-        assert b"".join(out) == b'{"token": "***"}\n', cut
+        assert relayed([printed[:cut], printed[cut:]]) == b'{"token": "***"}\n', cut
 
 
 def test_values_of_other_variables_and_short_values_are_left_alone() -> None:

@@ -10,7 +10,7 @@ from tandem.agents.relay import LineJoiner, Relay
 from tandem.execution import AgentResult
 from tandem.logs import Console, Redactor, TurnLog
 
-SECRET = "sk-live-0123456789abcdef"
+SECRET = "sk-live-0123456789abcdef"  # noqa: S105 - a made-up key to mask
 REDACTOR = Redactor({"API_KEY": SECRET})
 
 
