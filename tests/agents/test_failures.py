@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -134,12 +135,22 @@ def gemini_result(message: str) -> AgentResult:
     return result
 
 
-def test_gemini_http_500_recording_is_transient() -> None:
+@pytest.mark.parametrize(
+    ("name", "kind", "retry_after"),
+    [
+        ("gemini-http-500", FailureKind.TRANSIENT, None),
+        ("gemini-http-429", FailureKind.RATE_LIMIT, 2.0),
+        ("gemini-usage-limit", FailureKind.USAGE_LIMIT, None),
+    ],
+)
+def test_gemini_recordings_have_their_kind(
+    name: str, kind: FailureKind, retry_after: float | None
+) -> None:
     parser = GeminiParser()
-    render(parser, recording("gemini-http-500"))
+    render(parser, recording(name))
     result = parser.result()
     assert result is not None
-    assert result.kind is FailureKind.TRANSIENT
+    assert (result.kind, result.retry_after) == (kind, retry_after)
 
 
 # Wordings built as gemini builds them (packages/core/src/utils/errorParsing.ts: "[API
@@ -236,3 +247,29 @@ def test_relative_spans() -> None:
     assert relative_seconds("retry in 500ms") == 0.5
     assert relative_seconds("try again in a moment") is None
     assert relative_seconds("try again in 2 fortnights") is None
+
+
+def with_text_before_the_tool_call(name: str, event: Mapping[str, object]) -> list[str]:
+    lines = recording(name)
+    at = next(i for i, line in enumerate(lines) if '"tool_use"' in line)
+    return [*lines[:at], json.dumps(event), *lines[at:]]
+
+
+def test_gemini_answer_is_the_last_message_not_text_before_a_tool_call() -> None:
+    first = {"type": "message", "role": "assistant", "content": "Let me look first.", "delta": True}
+    parser = GeminiParser()
+    shown = render(parser, with_text_before_the_tool_call("gemini-tool-call", first))
+    result = parser.result()
+    assert result is not None
+    assert "Let me look first." in shown
+    assert result.text == "Done: created hello.txt"
+
+
+def test_opencode_answer_is_the_last_message_not_text_before_a_tool_call() -> None:
+    first = {"type": "text", "part": {"type": "text", "text": "Let me look first."}}
+    parser = OpencodeParser()
+    shown = render(parser, with_text_before_the_tool_call("opencode-tool-call", first))
+    result = parser.result()
+    assert result is not None
+    assert "Let me look first." in shown
+    assert result.text == "Done: created hello.txt"

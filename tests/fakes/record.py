@@ -76,6 +76,37 @@ CODEX_USAGE_LIMIT = [
     }
 ]
 CODEX_429 = [{"error": {"status": 429, "message": "Rate limit reached. Please try again in 2s."}}]
+# Google's quota errors as gemini-cli classifies them (packages/core/src/utils/
+# googleQuotaErrors.ts): a per-minute quota with a RetryInfo delay is retryable, a per-day
+# QuotaFailure is terminal.
+GEMINI_PER_MINUTE = [
+    {
+        "error": {
+            "status": 429,
+            "message": "Resource has been exhausted (e.g. check quota). Please retry in 2s.",
+            "fields": {"status": "RESOURCE_EXHAUSTED"},
+        }
+    }
+]
+GEMINI_PER_DAY = [
+    {
+        "error": {
+            "status": 429,
+            "message": "Quota exceeded for metric: generate_content_requests, limit: 0",
+            "fields": {
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}
+                        ],
+                    }
+                ],
+            },
+        }
+    }
+]
 HTTP_401 = [{"error": {"status": 401, "message": "Incorrect API key provided"}}]
 
 
@@ -111,6 +142,8 @@ SCENARIOS = [
     Scenario("gemini", "tool-call", TOOL_CALL),
     Scenario("gemini", "failing-command", FAILING_COMMAND),
     Scenario("gemini", "http-500", HTTP_500),
+    Scenario("gemini", "http-429", GEMINI_PER_MINUTE),
+    Scenario("gemini", "usage-limit", GEMINI_PER_DAY),
     Scenario("opencode", "tool-call", TOOL_CALL),
     Scenario("opencode", "failing-command", FAILING_COMMAND),
     Scenario("opencode", "http-400", HTTP_400),

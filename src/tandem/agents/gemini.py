@@ -10,11 +10,14 @@ The final text is the assistant's last message: text written before a tool call 
 but is not part of the answer (a router answer must be the name alone).
 
 Failure kinds (SPEC §14.1): gemini wraps an API failure as ``[API Error: <message>]``
-with the Google error JSON inside (recording ``gemini-http-500.jsonl``;
-packages/core/src/utils/errorParsing.ts ``parseAndFormatApiError``). Its ``code`` or
-``(Status: …)`` gives the HTTP status; a 429 is a usage limit when it is a terminal quota
+(packages/core/src/utils/errorParsing.ts ``parseAndFormatApiError``), with the Google
+error JSON inside (recording ``gemini-http-500.jsonl``), or for a 429 the bare message
+followed by "Please wait and try again later. To increase your limits, request a quota
+increase …" (recordings ``gemini-http-429.jsonl``, ``gemini-usage-limit.jsonl``, gemini
+0.61.0, which then exits 173: 429 mod 256). The JSON's ``code`` or ``(Status: …)`` gives
+the HTTP status; a 429 is a usage limit when it is a terminal quota
 (packages/core/src/utils/googleQuotaErrors.ts ``classifyGoogleError``: a per-day quota,
-"limit: 0", "exhausted your capacity"), else a rate limit, with "Please retry in 2.5s" as
+"limit: 0", "exhausted your capacity"), else a rate limit, with "Please retry in 2s" as
 its retry-after.
 """
 
@@ -56,6 +59,10 @@ _TERMINAL_QUOTA = re.compile(
     r"per ?day|PerDay|limit:\s*0(?![\d.])|exhausted your capacity|capacity exceeded", re.I
 )
 _AUTH = re.compile(r"API key not valid|invalid api key", re.I)
+# errorParsing.ts appends these to a 429 only.
+_RATE_LIMITED = re.compile(
+    r"Please wait and try again later\. To increase your limits|Possible quota limitations"
+)
 
 
 def failure_kind(message: str) -> FailureKind | None:
@@ -65,6 +72,8 @@ def failure_kind(message: str) -> FailureKind | None:
     status = int(code.group(1) or code.group(2)) if code else None
     if status is None and named:
         status = _STATUS_NAMES[named.group(1)]
+    if status is None and _RATE_LIMITED.search(message):
+        status = 429
     kind = http_kind(status)
     if kind is FailureKind.RATE_LIMIT and _TERMINAL_QUOTA.search(message):
         return FailureKind.USAGE_LIMIT
