@@ -9,6 +9,7 @@ failure kinds live here because both sides speak them.
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,7 +87,8 @@ class TurnContext:
     log: TurnLog
     agent: str
     purpose: str = "turn"  # "turn" or "router"
-    turn_id: str = ""  # TANDEM_TURN_ID of every process of this turn
+    # TANDEM_TURN_ID of every process of this turn (the router run shares its turn's)
+    turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ TURN_ID = "TANDEM_TURN_ID"
 ROOT = "TANDEM_ROOT"
 _PROC = Path("/proc")
 _POLL = 0.05
+_MARK = f"{TURN_ID}=".encode()  # a quick filter; _marks reads the entries exactly
 _KILL_WAIT = 5.0  # SIGKILL cannot be ignored; this only covers the kernel's teardown
 
 
@@ -81,16 +82,36 @@ def _said(turn: str, pids: list[int], stubborn: set[int]) -> str:
 
 
 def _environments() -> Iterator[tuple[int, bytes]]:
-    """(pid, raw environ) of every process whose environment we may read."""
+    """(pid, raw environ) of every marked process whose environment we may read.
+
+    Plain ``os`` calls: this runs before every agent start, over every process.
+    """
     try:
-        entries = list(_PROC.iterdir())
+        names = os.listdir(_PROC)
     except OSError:
         return
-    for entry in entries:
-        if not entry.name.isdigit():
+    for name in names:
+        if not name.isdigit():
             continue
-        with contextlib.suppress(OSError):
-            yield int(entry.name), (entry / "environ").read_bytes()
+        try:
+            fd = os.open(f"{_PROC}/{name}/environ", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            environ = _read_all(fd)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        if _MARK in environ:
+            yield int(name), environ
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _marks(environ: bytes) -> dict[bytes, bytes]:
