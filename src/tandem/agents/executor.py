@@ -69,6 +69,7 @@ class AgentExecutor:
         self.state_file = state_file
         self.clock = clock
         self._resolved: dict[str, Resolved] = {}
+        self._cleared_turn: str | None = None  # the turn whose start found the tree clear
 
     def agent_for(self, actor: Actor, prompt: str) -> str:
         """See ``Dispatch.agent_for``; the caller asks once per run (``TurnContext.agent``)."""
