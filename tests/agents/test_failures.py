@@ -197,6 +197,12 @@ def test_opencode_errors_are_classified_by_their_status_code() -> None:
     assert (limited.kind, limited.retry_after) == (FailureKind.RATE_LIMIT, 30.0)
     assert opencode_error(503, {}).kind is FailureKind.TRANSIENT
     assert opencode_error(401, {}).kind is FailureKind.AUTH
+    event = {"type": "error", "error": {"name": "ProviderAuthError", "data": {"message": "no key"}}}
+    parser = OpencodeParser()
+    parser.feed(json.dumps(event))
+    result = parser.result()
+    assert result is not None
+    assert (result.kind, result.error) == (FailureKind.AUTH, "no key")
 
 
 @pytest.mark.parametrize(

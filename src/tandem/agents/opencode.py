@@ -11,8 +11,9 @@ part of the answer.
 
 Failure kinds (SPEC §14.1): an ``error`` event carries the provider's failure as
 ``error.data`` with ``statusCode``, ``isRetryable`` and ``responseHeaders`` (recording
-``opencode-http-400.jsonl`` from opencode 1.18.33; ``APIError`` in opencode's
-packages/opencode/src/session/message-v2.ts); the status decides, ``retry-after`` is kept.
+``opencode-http-400.jsonl`` from opencode 1.18.33; the ``APIError`` schema of opencode's
+session messages, also in its SDK's ``MessageErrorSchema``): the status decides, and
+``retry-after`` is kept. An error named ``ProviderAuthError`` (same schemas) is auth.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ class OpencodeParser:
         data = mapping(error.get("data"))
         message = text(data.get("message")) or text(error.get("name"))
         self._error = message or "error"
-        self._kind = http_kind(integer(data.get("statusCode")))
+        auth = text(error.get("name")) == "ProviderAuthError"
+        self._kind = FailureKind.AUTH if auth else http_kind(integer(data.get("statusCode")))
         headers = {str(k).lower(): v for k, v in mapping(data.get("responseHeaders")).items()}
         retry_after = text(headers.get("retry-after"))
         if retry_after is not None and retry_after.strip().isdigit():
