@@ -188,3 +188,17 @@ def test_every_process_of_a_turn_carries_its_turn_id_and_tree(tmp_path: Path) ->
     assert run(agents, "turn-42").ok
     marks = json.loads((agents.root / "marks.json").read_text())
     assert marks == {"TANDEM_TURN_ID": "turn-42", "TANDEM_ROOT": str(agents.root.resolve())}
+
+
+def rate_limited(retry_after: str) -> dict[str, object]:
+    data = {"message": "slow down", "statusCode": 429, "isRetryable": True}
+    data["responseHeaders"] = {"retry-after": retry_after}
+    return {"type": "error", "error": {"name": "APIError", "data": data}}
+
+
+def test_a_sensible_retry_after_is_kept_and_an_absurd_one_dropped(tmp_path: Path) -> None:
+    kept = run(fake(tmp_path, "opencode", printing([rate_limited("30")], then="sys.exit(1)")))
+    assert (kept.kind, kept.retry_after) == (FailureKind.RATE_LIMIT, 30.0)
+    body = printing([rate_limited("999999999")], then="sys.exit(1)")
+    dropped = run(fake(tmp_path, "opencode", body))
+    assert (dropped.kind, dropped.retry_after) == (FailureKind.RATE_LIMIT, None)
