@@ -279,3 +279,12 @@ def test_opencode_answer_is_the_last_message_not_text_before_a_tool_call() -> No
     assert result is not None
     assert "Let me look first." in shown
     assert result.text == "Done: created hello.txt"
+
+
+def test_clock_times_need_am_or_pm_as_a_word() -> None:
+    assert clock_reset("10 amazing things", NOW) is None
+    assert (
+        clock_reset("resets 2pm (Asia/Shanghai)", NOW)
+        == datetime(2026, 12, 2, 6, 0, tzinfo=timezone.utc).timestamp()
+    )
+    assert clock_reset("resets 9:15 a.m. (Not/AZone)", NOW) is not None  # unknown zone: local

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tandem.execution import FailureKind
 
 MAX_RESET_AHEAD = timedelta(days=31)  # usage windows are hours to a month; more is noise
-_CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)(?:\s*\(([^)]{1,64})\))?", re.I)
+_CLOCK = re.compile(
+    r"\b(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)(?![a-z])(?:\s*\(([^)]{1,64})\))?", re.I
+)
 _SPAN = re.compile(r"\bin\s+((?:\d{1,9}(?:\.\d{1,6})?\s*[a-z]{1,7}\b[\s,]*(?:and\s+)?)+)", re.I)
 _UNIT_SECONDS = {
-    **dict.fromkeys(("ms",), 0.001),
+    "ms": 0.001,
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
