@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tandem.runner import ExecResult, TurnContext
+from tandem.execution import ExecResult, FailureKind, Status, TurnContext
 
 TESTS = Path(__file__).parent
 REPO_ROOT = TESTS.parent
@@ -204,15 +204,15 @@ class StubExecutor:
         """Record the call and act it out."""
         self.calls.append(StubCall(turn.actor, turn.iteration, turn.prompt, turn.purpose))
         if turn.purpose == "router":
-            return ExecResult("stub", True, 0, answer=self.router_answer)
+            return ExecResult("stub", Status.OK, 0, answer=self.router_answer)
         if (turn.actor, turn.iteration) in self.fail:
-            return ExecResult("stub", False, 2, reason="exited with 2")
+            return ExecResult("stub", Status.FAILED, 2, "exited with 2", FailureKind.AGENT)
         if turn.actor == "galph":
             (self.root / "input.md").write_text(f"do step {turn.iteration}\n")
         else:
             with (self.root / "work.txt").open("a") as handle:
                 handle.write(f"step {turn.iteration}\n")
-        return ExecResult("stub", True, 0)
+        return ExecResult("stub", Status.OK, 0)
 
     def turns(self) -> list[tuple[str, int, str]]:
         """(actor, iteration, prompt) of each turn run (router runs left out)."""

@@ -8,10 +8,10 @@ import pytest
 
 from helpers import StubExecutor, git, make_host, open_test_host
 from tandem.errors import TurnFailed
+from tandem.execution import ExecResult, TurnContext
 from tandem.interrupts import Interrupt
 from tandem.orchestrator import run_async_role, run_combined
 from tandem.router import RouterContext
-from tandem.runner import ExecResult, TurnContext
 
 CADENCE_2 = "router:\n  enabled: true\n  review_every_n: 2\n"
 

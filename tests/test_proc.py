@@ -173,3 +173,30 @@ def test_the_grace_period_after_an_interrupt_does_not_spin(tmp_path: Path) -> No
     assert outcome.ending is proc.Ending.INTERRUPTED
     assert outcome.returncode == -signal.SIGKILL  # it sat out the whole grace period
     assert time.process_time() - started < 0.5  # and waiting it out cost no CPU
+
+
+def test_a_child_that_closes_its_pipes_is_waited_for_and_beats(tmp_path: Path) -> None:
+    beats: list[float] = []
+    code = "import os, sys, time; os.close(1); os.close(2); time.sleep(1.5); sys.exit(7)"
+    outcome, _, _ = stream(
+        py(code),
+        tmp_path,
+        heartbeat_secs=0.4,
+        on_heartbeat=lambda elapsed, silent: beats.append(silent),
+    )
+    assert (outcome.ending, outcome.returncode) == (proc.Ending.EXITED, 7)
+    assert outcome.duration >= 1.5
+    assert beats  # silent, but running: the heartbeat goes on
+
+
+def test_the_callers_view_of_activity_drives_the_heartbeat(tmp_path: Path) -> None:
+    beats: list[float] = []
+    code = "import time\nfor _ in range(8):\n    print('retry', flush=True); time.sleep(0.15)"
+    stream(
+        py(code),
+        tmp_path,
+        heartbeat_secs=0.4,
+        on_heartbeat=lambda elapsed, silent: beats.append(silent),
+        activity=lambda: 0.0,  # the caller judges none of that output to be work
+    )
+    assert beats

@@ -237,3 +237,31 @@ def test_any_router_answer_gives_a_valid_prompt_or_a_routing_error(
     assert decision.path.is_file()
     assert decision.path.parent == prompts.resolve()
     assert os.path.basename(decision.prompt) in ("supervisor.md", "main.md", "reviewer.md")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "`reviewer.md`",
+        "```reviewer.md```",
+        '"reviewer.md"',
+        "'reviewer.md'",
+        "“reviewer.md”",
+        " `reviewer` \n",
+    ],
+)
+def test_an_answer_in_a_code_span_or_quotes_names_the_prompt(prompts: Path, answer: str) -> None:
+    decision = decide("galph", State(), ctx(prompts, router_prompt="router.md"), lambda: answer)
+    assert decision.prompt == "reviewer.md"
+    assert decision.source == "router"
+
+
+@pytest.mark.parametrize(
+    "answer", ["\x1b]0;pwned\x07notes\x1b[2J", "x\x9b31m\u202eevil", "a\u2028b"]
+)
+def test_control_characters_of_an_answer_are_never_shown_raw(prompts: Path, answer: str) -> None:
+    with pytest.raises(RoutingError) as caught:
+        decide("galph", State(), ctx(prompts, router_prompt="router.md"), lambda: answer)
+    message = str(caught.value)
+    assert all(char.isprintable() for char in message), repr(message)
+    assert "rejected" in message or "lines" in message  # and still says what is wrong

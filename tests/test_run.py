@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 from helpers import Host, git, make_host, start_tandem, tandem
+from tandem import proc
 
 
 def running_state(host: Host, owner: str, expires: str) -> None:
@@ -195,3 +198,24 @@ def test_push_in_combined_mode_publishes_each_turn(tmp_path: Path) -> None:
     assert git(remote, "log", "-1", "--format=%s", "main").startswith(
         "[SYNC i=2] actor=ralph → next=galph status=ok"
     )
+
+
+def test_a_restart_ends_what_the_killed_run_left_running_in_the_tree(tmp_path: Path) -> None:
+    """tandem SIGKILLed mid-turn while a tool of its agent runs in its own session: the
+    next start ends that tool before its own agent starts, and says so (rule 2)."""
+    host = make_host(tmp_path)
+    host.plan({"galph": {"spawn": 120, "kill_parent": True, "sleep": 5}})
+    crashed = tandem(host.root, "run", env=host.env())
+    assert crashed.code == -signal.SIGKILL
+    tool = int(host.pids.read_text().split()[0])
+    try:
+        assert proc.pid_alive(tool)
+        host.plan({})
+        restarted = tandem(host.root, "run", env=host.env())
+        assert restarted.code == 0, restarted.err
+        assert not proc.pid_alive(tool)
+        assert "tandem: warning: ended 1 process(es) of an earlier turn" in restarted.err
+        assert f"still running in this work tree: pid {tool}" in restarted.err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(tool, signal.SIGKILL)

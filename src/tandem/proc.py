@@ -132,6 +132,9 @@ class StreamOptions:
     on_heartbeat: Callable[[float, float], None] | None = None  # (elapsed, silent_for)
     interrupt: Interrupt | None = None
     clock: Callable[[], float] = field(default=time.monotonic)
+    # When the run last did something, if the caller judges that (an agent's own retry
+    # notices are output but not activity); by default, the last output of any kind.
+    activity: Callable[[], float] | None = None
 
 
 Sink = Callable[[bytes], None]
@@ -205,7 +208,9 @@ class _Watcher:
         self._ended = False
 
     def pump(self, on_stdout: Sink, on_stderr: Sink) -> None:
-        """Read output until both pipes close (or the drain time after exit runs out)."""
+        """Read output until the agent exits and its pipes close (or the drain time after
+        its exit runs out). An agent that closed its pipes and works on is still running:
+        it is waited for, timed out or interrupted like any other (SPEC §13.1 rule 2)."""
         child = self.child
         assert child.stdout is not None
         assert child.stderr is not None
@@ -222,7 +227,7 @@ class _Watcher:
         if pidfd is not None:
             sel.register(pidfd, selectors.EVENT_READ)
         try:
-            while sinks:
+            while sinks or self.exited_at is None:
                 for key, _ in sel.select(self._wait_time()):
                     fd = int(key.fd)
                     if fd in sinks:
@@ -238,11 +243,6 @@ class _Watcher:
             sel.close()
             if pidfd is not None:
                 os.close(pidfd)
-        if not sinks and self.exited_at is None:
-            # Both pipes closed: the agent is exiting. Let it finish before judging what
-            # it left behind, so its own exit is not mistaken for a process to kill.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.child.wait(timeout=_DRAIN_SECS)
 
     def _read(self, fd: int, sinks: dict[int, Sink], sel: selectors.BaseSelector) -> None:
         try:
@@ -292,9 +292,11 @@ class _Watcher:
         beat = self.options.heartbeat_secs
         if beat <= 0 or self.options.on_heartbeat is None or self.exited_at is not None:
             return
-        if now - self.last_output >= beat and now - self.last_beat >= beat:
+        activity = self.options.activity
+        last = max(activity(), self.started) if activity is not None else self.last_output
+        if now - last >= beat and now - self.last_beat >= beat:
             self.last_beat = now
-            self.options.on_heartbeat(now - self.started, now - self.last_output)
+            self.options.on_heartbeat(now - self.started, now - last)
 
     def _terminate(self, now: float) -> None:
         """SIGTERM to the agent's group and every descendant; SIGKILL after the grace."""

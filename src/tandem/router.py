@@ -134,7 +134,10 @@ def validate(
     def fail(rule: str, fix: str) -> RoutingError:
         quoted = f"; router answer: {_quote(answer)}" if answer is not None else ""
         allowed = ", ".join(ctx.allowed())
-        return RoutingError(f"prompt '{name}' rejected ({rule}){quoted}; allowlist: {allowed}", fix)
+        shown = _printable(name)
+        return RoutingError(
+            f"prompt '{shown}' rejected ({rule}){quoted}; allowlist: {allowed}", fix
+        )
 
     name = name.strip()
     if not name:
@@ -195,7 +198,11 @@ def _locate(name: str, prompts_dir: Path, fail: _Fail) -> Path:
 
 
 def parse_answer(text: str | None) -> str | None:
-    """A router answer: exactly one non-empty line names a prompt; none means no answer."""
+    """A router answer: exactly one non-empty line names a prompt; none means no answer.
+
+    The name may be written as models (and the starter ``router.md``) write file names: as
+    a markdown code span (`` `reviewer.md` ``) or in quotes; those marks are taken off.
+    """
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         return None
@@ -204,7 +211,20 @@ def parse_answer(text: str | None) -> str | None:
             f"router answer has {len(lines)} non-empty lines, not exactly one: {_quote(text)}",
             "make the router prompt answer with just the prompt name",
         )
-    return lines[0]
+    return _unquoted(lines[0])
+
+
+_QUOTES = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"))
+
+
+def _unquoted(name: str) -> str:
+    """``name`` without the code-span backticks, then the quotes, around it."""
+    if len(name) > 2 and name[0] == name[-1] == "`":
+        name = name.strip("`").strip()
+    for opening, closing in _QUOTES:
+        if len(name) > 2 and name.startswith(opening) and name.endswith(closing):
+            return name[1:-1].strip()
+    return name
 
 
 def decide(
@@ -257,4 +277,10 @@ def _quote(text: str | None) -> str:
     lines = (text or "").splitlines()
     shown = "\n".join(lines[:_QUOTE_LINES])
     more = f" (+{len(lines) - _QUOTE_LINES} more lines)" if len(lines) > _QUOTE_LINES else ""
-    return json.dumps(shown[:2000], ensure_ascii=False) + more
+    return _printable(json.dumps(shown[:2000], ensure_ascii=False)) + more
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (C0/C1 controls, DEL, bidi
+    overrides, line separators) written as ``\\uXXXX``: an answer is never echoed raw."""
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)

@@ -1,73 +1,43 @@
 """One turn, the same in every mode: route, execute, log, return a ``TurnResult``.
 
 ``run_turn`` writes no state and runs no git (SPEC §5): callers record the result through
-``turns.py``. ``PromptExecutor`` is the seam between a turn and the agent that runs it;
-production uses ``agents.executor.AgentExecutor``, tests pass fakes.
+``turns.py``. The ``PromptExecutor`` seam (``execution``) is between a turn and the agent
+that runs it; production uses ``agents.executor.AgentExecutor``, tests pass fakes.
 """
 
 from __future__ import annotations
 
-import enum
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tandem.agents.base import AgentResult
 from tandem.errors import RoutingError
-from tandem.logs import Logbook, TurnLog
+from tandem.execution import (
+    AgentResult,
+    ExecResult,
+    FailureKind,
+    PromptExecutor,
+    Status,
+    TurnContext,
+)
+from tandem.logs import Logbook
 from tandem.router import Decision, RouterContext, decide, validate_router_prompt
 from tandem.state import Actor, State, format_time, utcnow
 
-
-class Status(enum.Enum):
-    """How a turn ended."""
-
-    OK = "ok"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-@dataclass(frozen=True)
-class TurnContext:
-    """What an executor knows about the run it is asked for."""
-
-    actor: Actor
-    iteration: int
-    prompt: str  # normalized name, e.g. "supervisor.md"
-    log: TurnLog
-    purpose: str = "turn"  # "turn" or "router"
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """What an executor reports about one run of a prompt."""
-
-    agent: str
-    ok: bool
-    exit_code: int | None = None
-    reason: str | None = None  # why it failed
-    interrupted: bool = False
-    answer: str | None = None  # final result text, or stdout of a plain agent
-    result: AgentResult | None = None
-
-
-class PromptExecutor(Protocol):
-    """Runs one prompt file for one turn."""
-
-    def agent_for(self, actor: Actor, prompt: str) -> str:
-        """The name of the agent that would run ``prompt`` for ``actor``."""
-        ...
-
-    def execute(self, prompt_path: Path, turn: TurnContext) -> ExecResult:
-        """Run ``prompt_path``; stream output into ``turn.log``; never raise for agent faults."""
-        ...
+__all__ = ["PromptExecutor", "Status", "TurnResult", "run_turn"]
 
 
 @dataclass(frozen=True)
 class TurnResult:
-    """The outcome of one turn, for state, commits, events and the console."""
+    """The outcome of one turn, for state, commits, events and the console.
+
+    ``kind`` says why a failed turn failed (SPEC §14.1); ``reset_at``/``retry_after`` are
+    the agent's word on when to try again. ``router_result`` is the router prompt's run
+    (cost and tokens count for the turn too).
+    """
 
     actor: Actor
     iteration: int
@@ -82,6 +52,11 @@ class TurnResult:
     failure: str | None = None  # why the turn failed
     log_path: str | None = None
     result: AgentResult | None = field(default=None)
+    kind: FailureKind | None = None
+    reset_at: datetime | None = None
+    retry_after: float | None = None
+    router_result: AgentResult | None = None
+    turn_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,11 +78,16 @@ class TurnResult:
             "agent": self.agent,
             "exit_code": self.exit_code,
             "failure": self.failure,
+            "kind": self.kind.value if self.kind else None,
+            "reset_at": format_time(self.reset_at) if self.reset_at else None,
+            "retry_after": self.retry_after,
             "log": self.log_path,
             "started_at": format_time(self.started_at),
             "ended_at": format_time(self.ended_at),
             "duration_secs": round(self.duration, 3),
             "result": self.result.to_json() if self.result else None,
+            "router_result": self.router_result.to_json() if self.router_result else None,
+            "turn_id": self.turn_id,
         }
 
 
@@ -123,31 +103,21 @@ def run_turn(
     """Route ``actor``'s turn, run the chosen prompt, and describe what happened."""
     started = clock()
     iteration = state.iteration
-    router_failure: list[ExecResult] = []
+    turn_id = uuid.uuid4().hex
+    router_runs: list[ExecResult] = []
 
     def ask_router() -> str | None:
-        done = _run_router_prompt(actor, iteration, ctx, executor, log)
-        if not done.ok:
-            router_failure.append(done)
+        done = _run_router_prompt(actor, iteration, ctx, executor, log, turn_id)
+        router_runs.append(done)
         return done.answer if done.ok else None
 
     try:
         decision = decide(actor, state, ctx, ask_router)
     except RoutingError as exc:
-        return _routing_failed(actor, iteration, started, str(exc), log, clock)
-    if router_failure:
-        failed = router_failure[0]
-        status = Status.INTERRUPTED if failed.interrupted else Status.FAILED
-        return TurnResult(
-            actor,
-            iteration,
-            status,
-            started,
-            clock(),
-            agent=failed.agent,
-            exit_code=failed.exit_code,
-            failure=f"router prompt {ctx.router_prompt}: {failed.reason}",
-        )
+        return _routing_failed(actor, iteration, started, str(exc), log, clock, router_runs)
+    router = router_runs[0] if router_runs else None
+    if router is not None and not router.ok:
+        return _router_failed(actor, iteration, started, clock(), ctx, router, turn_id)
     log.event("route", actor=actor, iteration=iteration, **_route_fields(decision))
     agent = executor.agent_for(actor, decision.prompt)
     log.console.say(
@@ -157,11 +127,10 @@ def run_turn(
     turn_log = log.open_turn(actor, iteration, Path(decision.prompt).stem)
     try:
         turn_log.fields("turn", _header(decision, agent, started))
-        done = executor.execute(
-            decision.path, TurnContext(actor, iteration, decision.prompt, turn_log)
-        )
+        context = TurnContext(actor, iteration, decision.prompt, turn_log, agent, turn_id=turn_id)
+        done = executor.execute(decision.path, context)
         ended = clock()
-        result = _result(decision, done, started, ended, turn_log.display)
+        result = _result(decision, done, started, ended, turn_log.display, router, turn_id)
         turn_log.fields("end of turn", _footer(result))
     finally:
         turn_log.close()
@@ -169,7 +138,12 @@ def run_turn(
 
 
 def _run_router_prompt(
-    actor: Actor, iteration: int, ctx: RouterContext, executor: PromptExecutor, log: Logbook
+    actor: Actor,
+    iteration: int,
+    ctx: RouterContext,
+    executor: PromptExecutor,
+    log: Logbook,
+    turn_id: str,
 ) -> ExecResult:
     name, path = validate_router_prompt(ctx)
     agent = executor.agent_for(actor, name)
@@ -177,11 +151,38 @@ def _run_router_prompt(
     router_log = log.open_turn(actor, iteration, Path(name).stem)
     try:
         router_log.fields("router", {"iteration": iteration, "actor": actor, "prompt": name})
-        done = executor.execute(path, TurnContext(actor, iteration, name, router_log, "router"))
+        context = TurnContext(actor, iteration, name, router_log, agent, "router", turn_id)
+        done = executor.execute(path, context)
         router_log.fields("router answer", {"ok": done.ok, "answer": repr(done.answer)})
     finally:
         router_log.close()
     return done
+
+
+def _router_failed(
+    actor: Actor,
+    iteration: int,
+    started: datetime,
+    ended: datetime,
+    ctx: RouterContext,
+    failed: ExecResult,
+    turn_id: str,
+) -> TurnResult:
+    return TurnResult(
+        actor,
+        iteration,
+        failed.status,
+        started,
+        ended,
+        agent=failed.agent,
+        exit_code=failed.exit_code,
+        failure=f"router prompt {ctx.router_prompt}: {failed.reason}",
+        kind=failed.kind,
+        reset_at=failed.reset_at,
+        retry_after=failed.retry_after,
+        router_result=failed.result,
+        turn_id=turn_id,
+    )
 
 
 def _routing_failed(
@@ -191,6 +192,7 @@ def _routing_failed(
     message: str,
     log: Logbook,
     clock: Callable[[], datetime],
+    router_runs: list[ExecResult],
 ) -> TurnResult:
     turn_log = log.open_turn(actor, iteration, "route")
     try:
@@ -206,6 +208,8 @@ def _routing_failed(
         clock(),
         failure=f"routing failed: {message}",
         log_path=turn_log.display,
+        kind=FailureKind.AGENT,
+        router_result=router_runs[0].result if router_runs else None,
     )
 
 
@@ -226,13 +230,18 @@ def _header(decision: Decision, agent: str, started: datetime) -> dict[str, Any]
 
 
 def _result(
-    decision: Decision, done: ExecResult, started: datetime, ended: datetime, log_path: str
+    decision: Decision,
+    done: ExecResult,
+    started: datetime,
+    ended: datetime,
+    log_path: str,
+    router: ExecResult | None,
+    turn_id: str,
 ) -> TurnResult:
-    status = Status.OK if done.ok else Status.INTERRUPTED if done.interrupted else Status.FAILED
     return TurnResult(
         decision.actor,
         decision.iteration,
-        status,
+        done.status,
         started,
         ended,
         prompt=decision.prompt,
@@ -243,6 +252,11 @@ def _result(
         failure=None if done.ok else done.reason or "failed",
         log_path=log_path,
         result=done.result,
+        kind=None if done.ok else done.kind or FailureKind.AGENT,
+        reset_at=done.reset_at,
+        retry_after=done.retry_after,
+        router_result=router.result if router else None,
+        turn_id=turn_id,
     )
 
 
@@ -254,6 +268,7 @@ def _footer(result: TurnResult) -> dict[str, Any]:
     }
     if result.failure:
         footer["failure"] = result.failure
+        footer["kind"] = result.kind.value if result.kind else None
     if result.result is not None:
         footer["final result"] = result.result.to_json()
     return footer

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.events import agent_templates, event_lines, recorded_events, recording, render
-from tandem.agents.base import AgentResult
 from tandem.agents.claude import ClaudeParser
+from tandem.execution import AgentResult
 
 RESULT_LINE = re.compile(r"result: ok, 2 turns, \d+\.\ds, \$0\.0003, tokens in 20 / out 10")
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.events import agent_templates, event_lines, recorded_events, recording, render
-from tandem.agents.base import AgentResult
 from tandem.agents.codex import CodexParser
+from tandem.execution import AgentResult
 
 STARTED = [
     '{"type":"thread.started","thread_id":"t-1"}',

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tandem.agents.executor import Dispatch
+from tandem.agents.dispatch import Dispatch
 from tandem.config import AgentConfig
 from tandem.state import Actor
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.events import agent_templates, event_lines, recorded_events, recording, render
-from tandem.agents.base import AgentResult
 from tandem.agents.gemini import GeminiParser
+from tandem.execution import AgentResult
 
 RESULT = '{"type":"result","status":"success","stats":{"input_tokens":4,"output_tokens":2}}'
 

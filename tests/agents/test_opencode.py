@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes.events import agent_templates, event_lines, recorded_events, recording, render
-from tandem.agents.base import AgentResult
 from tandem.agents.opencode import OpencodeParser
+from tandem.execution import AgentResult
 
 
 def parsed(lines: list[str]) -> tuple[list[str], AgentResult | None]:

@@ -27,6 +27,8 @@ same answer. Steps:
   the call;
 * ``{"text": "Done"}``: a final text answer;
 * ``{"error": {"status": 500, "message": "boom"}}``: that HTTP error in the API's shape;
+  ``"type"`` and ``"fields"`` change its error object, ``"headers"`` are sent with it
+  (a value ``"@now+N"`` is the Unix time N seconds after the request);
 * ``"delay": SECS`` added to a step waits that long before the first byte;
 * ``"stall": SECS`` added to a step sends the headers and the first event, then pauses.
 
@@ -65,6 +67,7 @@ class Reply:
     content_type: str
     body: bytes
     stall: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def sse(events: Iterable[Json], named: bool = False, done: bool = False) -> bytes:
@@ -444,8 +447,7 @@ def answer(dialect: Dialect, script: list[Json], body: Json) -> tuple[Json, Repl
 def render(dialect: Dialect, step: Json, index: int, body: Json, tools: list[str]) -> Reply:
     """The reply for one script step."""
     if "error" in step:
-        error = step["error"]
-        return dialect.error(int(error.get("status", 500)), str(error.get("message", "error")))
+        return error_reply(dialect, step["error"])
     if "shell" in step:
         tool = next((name for name in SHELL_TOOLS if name in tools), None)
         if tool is None:
@@ -453,6 +455,26 @@ def render(dialect: Dialect, step: Json, index: int, body: Json, tools: list[str
         arguments = shell_arguments(tool, step["shell"])
         return dialect.tool_call(tool, arguments, index, body, str(step.get("say", "")))
     return dialect.text(str(step.get("text", "")), index, body)
+
+
+def error_reply(dialect: Dialect, error: Json) -> Reply:
+    """An HTTP error: the API's shape, with ``type``/``fields`` merged into its error object
+    and ``headers`` sent; a value ``"@now+N"`` becomes the Unix time N seconds ahead."""
+    reply = dialect.error(int(error.get("status", 500)), str(error.get("message", "error")))
+    extra = {**({"type": error["type"]} if "type" in error else {}), **error.get("fields", {})}
+    if extra:
+        body = json.loads(reply.body)
+        target = body[0] if isinstance(body, list) else body
+        target["error"].update({key: _timed(value) for key, value in extra.items()})
+        reply = replace(reply, body=json.dumps(body).encode())
+    headers = tuple((name, str(_timed(value))) for name, value in error.get("headers", {}).items())
+    return replace(reply, headers=headers)
+
+
+def _timed(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("@now+"):
+        return int(time.time() + float(value[len("@now+") :]))
+    return value
 
 
 def redact_path(path: str) -> str:
@@ -563,6 +585,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.end_headers()
         if self.command == "HEAD":
             return

@@ -326,3 +326,27 @@ def test_real_codex_runs_the_scripted_tool_call(serve: Serve, tmp_path: Path) ->
     server.stop()
     assert server.process.returncode is not None
     assert not psutil.pid_exists(server.pid)
+
+
+def test_an_error_step_can_set_its_type_fields_and_headers(serve: Serve) -> None:
+    error = {
+        "status": 429,
+        "message": "limited",
+        "type": "rate_limit_error",
+        "fields": {"resets_at": "@now+60"},
+        "headers": {"retry-after": "60", "x-reset": "@now+60"},
+    }
+    server = serve("anthropic", [{"error": error}])
+    connection = connect(server)
+    try:
+        connection.request("POST", "/v1/messages", json.dumps(anthropic_request(0)))
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 429
+    assert response.getheader("retry-after") == "60"
+    assert abs(int(response.getheader("x-reset") or 0) - time.time() - 60) < 30
+    assert body["error"]["type"] == "rate_limit_error"
+    assert body["error"]["message"] == "limited"
+    assert abs(body["error"]["resets_at"] - time.time() - 60) < 30

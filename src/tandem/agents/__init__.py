@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tandem.agents.base import Agent, AgentResult, CommandAgent, Invocation, Parser
+from tandem.agents.base import Agent, CommandAgent, Invocation, Parser
 from tandem.agents.claude import ClaudeAgent
 from tandem.agents.codex import CodexAgent
 from tandem.agents.dryrun import DryRunAgent
@@ -14,4 +14,4 @@ BUILTINS: dict[str, Agent] = {
     for agent in (ClaudeAgent(), CodexAgent(), GeminiAgent(), OpencodeAgent(), DryRunAgent())
 }
 
-__all__ = ["BUILTINS", "Agent", "AgentResult", "CommandAgent", "Invocation", "Parser"]
+__all__ = ["BUILTINS", "Agent", "CommandAgent", "Invocation", "Parser"]

@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tandem.execution import AgentResult, FailureKind
 
-@dataclass(frozen=True)
-class AgentResult:
-    """The final result an agent reported (structured agents only)."""
 
-    text: str | None = None
-    is_error: bool = False
-    error: str | None = None  # why, when is_error
-    cost_usd: float | None = None
-    usage: Mapping[str, int] = field(default_factory=dict)  # input_tokens, output_tokens, ...
-    session_id: str | None = None
-    turns: int | None = None
+class Notice(str):
+    """A console line that reports the agent's own housekeeping (an API retry), not work.
 
-    def to_json(self) -> dict[str, Any]:
-        """The result as stored in events and ``TurnResult.to_json``."""
-        return {
-            "text": self.text,
-            "is_error": self.is_error,
-            "error": self.error,
-            "cost_usd": self.cost_usd,
-            "usage": dict(self.usage),
-            "session_id": self.session_id,
-            "turns": self.turns,
-        }
+    The relay shows it like any line but does not count it as output for the silence
+    heartbeat (SPEC §14.5): an agent that only retries is silent.
+    """
+
+    __slots__ = ()
 
 
 class Parser(Protocol):
@@ -52,6 +39,10 @@ class Parser(Protocol):
 
     def result(self) -> AgentResult | None:
         """The final result once output ended; None if the agent never reported one."""
+        ...
+
+    def last_api_error(self) -> str | None:
+        """The last API error the agent reported while it went on (retrying), if any."""
         ...
 
 
@@ -81,6 +72,10 @@ class Agent(Protocol):
         """Flags that let it use every tool unattended (agent.permissions.<name> replaces them)."""
         ...
 
+    def program(self) -> str:
+        """The program to look up on PATH (``<NAME>_CMD`` overrides it)."""
+        ...
+
     def invocation(
         self,
         executable: str,
@@ -90,6 +85,10 @@ class Agent(Protocol):
         args: tuple[str, ...],
     ) -> Invocation:
         """The argv for one run (``args`` are agent.args.<name>: model, extra flags)."""
+        ...
+
+    def classify(self, message: str) -> FailureKind | None:
+        """The failure kind a line of its own (an error, last stderr line) shows, if known."""
         ...
 
     def parser(self) -> Parser | None:
@@ -124,8 +123,16 @@ class AgentKind:
     structured: bool = False
     default_permissions: tuple[str, ...] = ()
 
+    def program(self) -> str:
+        """A built-in is found by its name."""
+        return self.name
+
     def parser(self) -> Parser | None:
         """Plain text: no parser."""
+        return None
+
+    def classify(self, message: str) -> FailureKind | None:
+        """Plain output tells nothing about why it failed."""
         return None
 
     def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
@@ -138,6 +145,10 @@ class CommandAgent(AgentKind):
     """A plain command from ``agent.commands.<name>``: prompt on stdin, text output."""
 
     command: tuple[str, ...] = ()
+
+    def program(self) -> str:
+        """The first word of its command."""
+        return self.command[0]
 
     def invocation(
         self,

@@ -5,18 +5,29 @@ Rendered lines (formats in ``render``): assistant text as it is; ``→ Bash: <co
 tool call; ``  ← ok: <first line>`` / ``  ← failed (exit 3): <first line>`` for its result;
 ``result: ok|error, <n> turns, <duration>, $<cost>, tokens in <i> / out <o>`` (input counts
 cache reads and writes) followed by the final text
-(unless it repeats the assistant text just shown).
+(unless it repeats the assistant text just shown); ``claude: API retry 3/10 in 4.1s (HTTP
+500)`` for each of its own retries and ``claude: usage limit reached (five_hour)``.
+
+Failure kinds (SPEC §14.1), from the recordings in tests/data/recordings (claude 2.1.330
+against the fake server, AGENT-CLIS.md §7): a ``rate_limit_event`` whose
+``rate_limit_info.status`` is ``rejected`` (reset in ``resetsAt``), the text "You've hit
+your … limit · resets 11:44pm (UTC)" or the 1.0.x "Claude AI usage limit
+reached|<epoch>" are a usage limit; otherwise the result's ``api_error_status`` decides
+(429 "API Error: Request rejected (429)", 401 "Failed to authenticate", 500 "API Error:
+500 …"), then the assistant message's ``error`` field.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object
+from tandem.agents.base import AgentKind, Invocation, Notice, Parser, json_object
+from tandem.agents.failures import clock_reset, http_kind
 from tandem.agents.render import (
     int_fields,
     integer,
@@ -31,6 +42,7 @@ from tandem.agents.render import (
     text_lines,
     tool_line,
 )
+from tandem.execution import AgentResult, FailureKind
 
 # Input keys naming the file a tool touches (Write, Edit, Read, NotebookEdit...).
 _PATH_KEYS = ("file_path", "notebook_path")
@@ -41,6 +53,16 @@ _USAGE_KEYS = (
     "cache_creation_input_tokens",
 )
 _EXIT_CODE = re.compile(r"Exit code (-?\d{1,9})\n?")
+_USAGE_LIMIT = re.compile(r"(?:You['\u2019]ve hit your .{0,40}limit|usage limit reached)", re.I)
+_OLD_RESET = re.compile(r"usage limit reached\|(\d{9,12})\b", re.I)
+_AUTH = re.compile(r"Failed to authenticate|Invalid API key|Please run /login|OAuth token", re.I)
+# The assistant message's ``error`` field names the API failure (recordings).
+_MESSAGE_ERRORS = {
+    "rate_limit": FailureKind.RATE_LIMIT,
+    "authentication_failed": FailureKind.AUTH,
+    "server_error": FailureKind.TRANSIENT,
+    "overloaded": FailureKind.TRANSIENT,
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,12 @@ class ClaudeAgent(AgentKind):
         """A stream-json parser."""
         return ClaudeParser()
 
+    def classify(self, message: str) -> FailureKind | None:
+        """A usage-limit or authentication message (on stderr, or a failed result)."""
+        if _USAGE_LIMIT.search(message):
+            return FailureKind.USAGE_LIMIT
+        return FailureKind.AUTH if _AUTH.search(message) else None
+
     def setup_problem(self, env: Mapping[str, str], permissions: tuple[str, ...]) -> str | None:
         """As root, claude refuses to skip permissions unless IS_SANDBOX=1."""
         bypass = (
@@ -92,9 +120,14 @@ class ClaudeParser:
     the last event, ``result``, the final answer, cost and usage.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] = datetime.now) -> None:
+        self._now = now
         self._result: AgentResult | None = None
         self._last_text: str | None = None
+        self._limit_reset: float | None = None  # set by a rejected rate_limit_event
+        self._limited = False
+        self._message_error: str | None = None
+        self._api_error: str | None = None
 
     def feed(self, line: str) -> list[str]:
         """The console lines for one stdout line."""
@@ -104,17 +137,65 @@ class ClaudeParser:
         blocks = items(mapping(event.get("message")).get("content"))
         kind = event.get("type")
         if kind == "assistant":
+            self._message_error = text(event.get("error")) or self._message_error
             return [shown for block in blocks for shown in self._block(block)]
         if kind == "user":
             return [_outcome(block) for block in blocks if _is_result(block)]
         if kind == "result":
-            self._result = _final(event)
+            self._result = self._classified(_final(event), event)
             return self._final_lines(event, self._result)
+        if kind == "rate_limit_event":
+            return self._rate_limit(mapping(event.get("rate_limit_info")))
+        if kind == "system" and event.get("subtype") == "api_retry":
+            return [self._retry(event)]
         return []
 
     def result(self) -> AgentResult | None:
         """From the ``result`` event; None if there was none."""
         return self._result
+
+    def last_api_error(self) -> str | None:
+        """From the last ``api_retry`` event: ``429 rate_limit_error``."""
+        return self._api_error
+
+    def _rate_limit(self, info: dict[str, Any]) -> list[str]:
+        """A rejected window is a usage limit; other statuses (allowed, warning) say nothing."""
+        if info.get("status") != "rejected":
+            return []
+        self._limited = True
+        self._limit_reset = number(info.get("resetsAt"))
+        window = text(info.get("rateLimitType"))
+        return [Notice("claude: usage limit reached" + (f" ({window})" if window else ""))]
+
+    def _retry(self, event: dict[str, Any]) -> str:
+        """``claude: API retry 3/10 in 4.1s (HTTP 500)``; remembers the error for a timeout."""
+        status = integer(event.get("error_status"))
+        error = event.get("error")
+        name = text(error) or text(mapping(error).get("type")) or ""
+        self._api_error = " ".join(str(part) for part in (status, name) if part) or None
+        delay = number(event.get("retry_delay_ms"))
+        line = f"claude: API retry {integer(event.get('attempt')) or '?'}"
+        if (limit := integer(event.get("max_retries"))) is not None:
+            line += f"/{limit}"
+        if delay is not None:
+            line += f" in {max(delay, 0.0) / 1000:.1f}s"
+        return Notice(line + (f" (HTTP {status})" if status is not None else ""))
+
+    def _classified(self, result: AgentResult, event: dict[str, Any]) -> AgentResult:
+        """The failure kind and reset time of an error result."""
+        if not result.is_error:
+            return result
+        message = result.error or ""
+        reset = self._limit_reset
+        if self._limited or _USAGE_LIMIT.search(message):
+            if reset is None and (old := _OLD_RESET.search(message)):
+                reset = float(old.group(1))
+            if reset is None:
+                reset = clock_reset(message, self._now().astimezone())
+            return replace(result, kind=FailureKind.USAGE_LIMIT, reset_at=reset)
+        kind = http_kind(integer(event.get("api_error_status")))
+        kind = kind or _MESSAGE_ERRORS.get(self._message_error or "")
+        return replace(result, kind=kind or (FailureKind.AUTH if _AUTH.search(message) else None))
 
     def _block(self, value: Any) -> list[str]:
         """An assistant content block: its text, or one line for a tool call."""

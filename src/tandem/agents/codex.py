@@ -5,17 +5,30 @@ tool call: ``→ $ <command>  (exit 0)`` (a failure adds ``: <first output line>
 ``→ file_change: <paths>``, ``→ <server>.<tool>: <arguments>``, ``→ web_search: <query>``;
 ``result: ok, tokens in <i> / out <o>`` when the turn completes; ``error: <message>`` for
 an error event or a failed turn.
+
+Failure kinds (SPEC §14.1), from the recordings in tests/data/recordings (codex 0.169.0
+against the fake server): "You've hit your usage limit. … try again at 11:44 PM." (a 429
+whose error type is ``usage_limit_reached``; codex-rs/core/src/error.rs
+``UsageLimitReachedError``, whose other wordings end "try again in 3 days 6 hours 57
+minutes." as users quote them in openai/codex issues) is a usage limit; "exceeded retry
+limit, last status: 429 Too Many Requests" and "unexpected status 401 Unauthorized: …"
+carry the HTTP status; "We're currently experiencing high demand" is how it words a 5xx;
+"stream disconnected before completion" and "error sending request" (codex-rs
+``CodexErr::Stream``/``ConnectionFailed``) are network failures.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
 
-from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, Invocation, Notice, Parser, json_object, one_line
+from tandem.agents.failures import clock_reset, http_kind, relative_seconds
 from tandem.agents.render import (
     int_fields,
     integer,
@@ -29,8 +42,37 @@ from tandem.agents.render import (
     text_lines,
     tool_line,
 )
+from tandem.execution import AgentResult, FailureKind
 
 _SHELLS = frozenset({"bash", "sh", "zsh"})
+_USAGE_LIMIT = re.compile(r"You['\u2019]ve hit your usage limit", re.I)  # either apostrophe
+_STATUS = re.compile(r"(?:last status|unexpected status):? (\d{3})\b")
+_TRANSIENT = re.compile(
+    r"high demand|stream disconnected|error sending request|connection (?:refused|reset)"
+    r"|idle timeout waiting for SSE",
+    re.I,
+)
+_RECONNECTING = re.compile(r"^Reconnecting\b", re.I)
+
+
+def failure_kind(message: str) -> FailureKind | None:
+    """The kind codex's wording of a failure shows (see the module docstring)."""
+    if _USAGE_LIMIT.search(message):
+        return FailureKind.USAGE_LIMIT
+    if status := _STATUS.search(message):
+        return http_kind(int(status.group(1)))
+    return FailureKind.TRANSIENT if _TRANSIENT.search(message) else None
+
+
+def usage_reset(message: str, now: datetime) -> float | None:
+    """When "try again at 11:44 PM" or "try again in 3 days 6 hours" says the limit resets."""
+    after = message.lower().rfind("try again")
+    if after < 0:
+        return None
+    tail = message[after:]
+    if (span := relative_seconds(tail)) is not None:
+        return now.timestamp() + span
+    return clock_reset(tail, now)
 
 
 @dataclass(frozen=True)
@@ -56,6 +98,10 @@ class CodexAgent(AgentKind):
         """A JSONL parser."""
         return CodexParser()
 
+    def classify(self, message: str) -> FailureKind | None:
+        """See ``failure_kind``."""
+        return failure_kind(message)
+
 
 class CodexParser:
     """Reads ``codex exec --json``: one JSON event per line.
@@ -66,7 +112,9 @@ class CodexParser:
     and its outcome when it ends.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self._now = now
+        self._api_error: str | None = None
         self._running: set[str] = set()  # ids of commands shown as started
         self._session: str | None = None
         self._text: str | None = None
@@ -98,13 +146,23 @@ class CodexParser:
         if not (self._completed or self._failure or self._error):
             return None
         error = self._failure or self._error
+        kind = failure_kind(error) if error is not None else None
+        reset = (
+            usage_reset(error, self._now()) if error and kind is FailureKind.USAGE_LIMIT else None
+        )
         return AgentResult(
             text=self._text,
             is_error=error is not None,
             error=error,
             usage=self._usage,
             session_id=self._session,
+            kind=kind,
+            reset_at=reset,
         )
+
+    def last_api_error(self) -> str | None:
+        """The last error event codex went on after (``Reconnecting… 2/5 (…)``)."""
+        return self._api_error
 
     def _thread_started(self, event: dict[str, Any]) -> list[str]:
         self._session = text(event.get("thread_id"))
@@ -152,6 +210,9 @@ class CodexParser:
 
     def _error_event(self, event: dict[str, Any]) -> list[str]:
         self._error = text(event.get("message")) or "error"
+        self._api_error = self._error
+        if _RECONNECTING.search(self._error):
+            return [Notice(f"error: {one_line(self._error)}")]
         return [f"error: {one_line(self._error)}"]
 
 

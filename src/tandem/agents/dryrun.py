@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from tandem.agents.base import AgentKind, Invocation
@@ -12,6 +13,10 @@ class DryRunAgent(AgentKind):
     """The ``dry-run`` built-in: this module, run by the current Python."""
 
     name: str = "dry-run"
+
+    def program(self) -> str:
+        """The Python that runs tandem itself."""
+        return sys.executable
 
     def invocation(
         self,

@@ -5,14 +5,30 @@ Rendered lines (formats in ``render``): assistant text, line by line; for a tool
 JSON>``, and ``  ← ok: <first line>`` / ``  ← failed: <error>`` for its result; ``error:
 <message>`` (or ``warning:``) for an error event; ``result: ok|error, <duration>, tokens in
 <i> / out <o>`` at the end, then ``error: <message>`` if it failed.
+
+The final text is the assistant's last message: text written before a tool call is shown
+but is not part of the answer (a router answer must be the name alone).
+
+Failure kinds (SPEC §14.1): gemini wraps an API failure as ``[API Error: <message>]``
+(packages/core/src/utils/errorParsing.ts ``parseAndFormatApiError``), with the Google
+error JSON inside (recording ``gemini-http-500.jsonl``), or for a 429 the bare message
+followed by "Please wait and try again later. To increase your limits, request a quota
+increase …" (recordings ``gemini-http-429.jsonl``, ``gemini-usage-limit.jsonl``, gemini
+0.61.0, which then exits 173: 429 mod 256). The JSON's ``code`` or ``(Status: …)`` gives
+the HTTP status; a 429 is a usage limit when it is a terminal quota
+(packages/core/src/utils/googleQuotaErrors.ts ``classifyGoogleError``: a per-day quota,
+"limit: 0", "exhausted your capacity"), else a rate limit, with "Please retry in 2s" as
+its retry-after.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, Invocation, Parser, json_object, one_line
+from tandem.agents.failures import http_kind, relative_seconds
 from tandem.agents.render import (
     int_fields,
     mapping,
@@ -25,10 +41,43 @@ from tandem.agents.render import (
     text_lines,
     tool_line,
 )
+from tandem.execution import AgentResult, FailureKind
 
 # Input keys naming the file a tool touches (write_file, replace, read_file...).
 _PATH_KEYS = ("file_path", "absolute_path", "path", "dir_path")
 _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached")
+_CODE = re.compile(r'"code"\s*:\s*(\d{3})\b|\bstatus(?: code)?:? (\d{3})\b', re.I)
+_STATUS_NAMES = {
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+}
+_STATUS_NAME = re.compile(r"\b(" + "|".join(_STATUS_NAMES) + r")\b")
+_TERMINAL_QUOTA = re.compile(
+    r"per ?day|PerDay|limit:\s*0(?![\d.])|exhausted your capacity|capacity exceeded", re.I
+)
+_AUTH = re.compile(r"API key not valid|invalid api key", re.I)
+# errorParsing.ts appends these to a 429 only.
+_RATE_LIMITED = re.compile(
+    r"Please wait and try again later\. To increase your limits|Possible quota limitations"
+)
+
+
+def failure_kind(message: str) -> FailureKind | None:
+    """The kind an ``[API Error: …]`` message shows (see the module docstring)."""
+    code = _CODE.search(message)
+    named = _STATUS_NAME.search(message)
+    status = int(code.group(1) or code.group(2)) if code else None
+    if status is None and named:
+        status = _STATUS_NAMES[named.group(1)]
+    if status is None and _RATE_LIMITED.search(message):
+        status = 429
+    kind = http_kind(status)
+    if kind is FailureKind.RATE_LIMIT and _TERMINAL_QUOTA.search(message):
+        return FailureKind.USAGE_LIMIT
+    return kind or (FailureKind.AUTH if _AUTH.search(message) else None)
 
 
 @dataclass(frozen=True)
@@ -55,6 +104,10 @@ class GeminiAgent(AgentKind):
         """A stream-json parser."""
         return GeminiParser()
 
+    def classify(self, message: str) -> FailureKind | None:
+        """See ``failure_kind``."""
+        return failure_kind(message)
+
 
 class GeminiParser:
     """Reads ``--output-format stream-json``: one JSON event per line.
@@ -70,6 +123,7 @@ class GeminiParser:
         self._texts: list[str] = []
         self._partial = ""
         self._result: AgentResult | None = None
+        self._api_error: str | None = None
 
     def feed(self, line: str) -> list[str]:
         """The console lines for one stdout line."""
@@ -84,6 +138,10 @@ class GeminiParser:
             return []
         if kind == "message":
             return self._message(event)
+        if kind == "tool_use":
+            self._texts = []  # what came before a tool call is not the final message
+        if kind == "error":
+            self._api_error = text(event.get("message")) or self._api_error
         handlers = {
             "tool_use": _tool_use_lines,
             "tool_result": _tool_result_lines,
@@ -96,6 +154,10 @@ class GeminiParser:
     def result(self) -> AgentResult | None:
         """From the ``result`` event; None if there was none."""
         return self._result
+
+    def last_api_error(self) -> str | None:
+        """The message of the last error event (gemini goes on after a warning)."""
+        return self._api_error
 
     def _message(self, event: dict[str, Any]) -> list[str]:
         """Whole lines of assistant text; user messages (the prompt) are not shown."""
@@ -119,12 +181,15 @@ class GeminiParser:
         stats = mapping(event.get("stats"))
         is_error = event.get("status") != "success"
         error = text(mapping(event.get("error")).get("message"))
+        retry = relative_seconds(error) if error and "retry in" in error.lower() else None
         self._result = AgentResult(
             text="".join(self._texts) or None,
             is_error=is_error,
             error=(error or text(event.get("status")) or "unknown error") if is_error else None,
             usage=int_fields(stats, _USAGE_KEYS),
             session_id=self._session,
+            kind=failure_kind(error) if is_error and error else None,
+            retry_after=retry if is_error else None,
         )
         duration_ms = number(stats.get("duration_ms"))
         line = result_line(

@@ -5,6 +5,15 @@ Rendered lines (formats in ``render``): text parts as they are; ``→ bash: <com
 ``  ← ok: <first line>`` / ``  ← failed (exit 3): <first line>``; ``error: <message>``
 for an error event; ``result: ok|error, <n> turns, $<cost>, tokens in <i> / out <o>``
 after the last step (the first whose finish reason is not ``tool-calls``).
+
+The final text is the last message: text written before a tool call is shown but is not
+part of the answer.
+
+Failure kinds (SPEC §14.1): an ``error`` event carries the provider's failure as
+``error.data`` with ``statusCode``, ``isRetryable`` and ``responseHeaders`` (recording
+``opencode-http-400.jsonl`` from opencode 1.18.33; the ``APIError`` schema of opencode's
+session messages, also in its SDK's ``MessageErrorSchema``): the status decides, and
+``retry-after`` is kept. An error named ``ProviderAuthError`` (same schemas) is auth.
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.agents.base import AgentKind, AgentResult, Invocation, Parser, json_object, one_line
+from tandem.agents.base import AgentKind, Invocation, Parser, json_object, one_line
+from tandem.agents.failures import http_kind
 from tandem.agents.render import (
     integer,
     mapping,
@@ -25,6 +35,7 @@ from tandem.agents.render import (
     text_lines,
     tool_line,
 )
+from tandem.execution import AgentResult, FailureKind
 
 # Input keys naming the file a tool touches (write, edit, read...).
 _PATH_KEYS = ("filePath", "path")
@@ -71,6 +82,8 @@ class OpencodeParser:
         self._usage: dict[str, int] = {}
         self._cost: float | None = None
         self._error: str | None = None
+        self._kind: FailureKind | None = None
+        self._retry_after: float | None = None
 
     def feed(self, line: str) -> list[str]:
         """The console lines for one stdout line."""
@@ -80,7 +93,7 @@ class OpencodeParser:
         self._session = text(event.get("sessionID")) or self._session
         handlers = {
             "text": self._text_part,
-            "tool_use": _tool_lines,
+            "tool_use": self._tool_part,
             "step_finish": self._step_finish,
             "error": self._error_event,
         }
@@ -104,7 +117,17 @@ class OpencodeParser:
             usage=dict(self._usage),
             session_id=self._session,
             turns=self._steps,
+            kind=self._kind,
+            retry_after=self._retry_after,
         )
+
+    def last_api_error(self) -> str | None:
+        """opencode reports an API error only when it gives up: never while it retries."""
+        return None
+
+    def _tool_part(self, part: dict[str, Any], event: dict[str, Any]) -> list[str]:
+        self._texts = []  # what came before a tool call is not the final message
+        return _tool_lines(part, event)
 
     def _text_part(self, part: dict[str, Any], event: dict[str, Any]) -> list[str]:
         answer = text(part.get("text")) or ""
@@ -142,8 +165,15 @@ class OpencodeParser:
 
     def _error_event(self, part: dict[str, Any], event: dict[str, Any]) -> list[str]:
         error = mapping(event.get("error"))
-        message = text(mapping(error.get("data")).get("message")) or text(error.get("name"))
+        data = mapping(error.get("data"))
+        message = text(data.get("message")) or text(error.get("name"))
         self._error = message or "error"
+        auth = text(error.get("name")) == "ProviderAuthError"
+        self._kind = FailureKind.AUTH if auth else http_kind(integer(data.get("statusCode")))
+        headers = {str(k).lower(): v for k, v in mapping(data.get("responseHeaders")).items()}
+        retry_after = text(headers.get("retry-after"))
+        if retry_after is not None and retry_after.strip().isdigit():
+            self._retry_after = float(retry_after.strip()[:9])
         return [f"error: {one_line(self._error)}"]
 
 

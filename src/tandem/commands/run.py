@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tandem.agents.executor import AgentExecutor, Dispatch
+from tandem.agents.dispatch import Dispatch
+from tandem.agents.executor import AgentExecutor
 from tandem.commands.common import load_config, path_overrides
 from tandem.config import actor_name
 from tandem.errors import Interrupted, TandemError, UsageError
