@@ -27,11 +27,5 @@ def test_an_iteration_commits_each_turns_tool_work(lab: Lab) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="opencode's answer joins all text parts of the run, so the sentence before the "
-    "tool call is glued to the prompt name (issue 9: router answers from every CLI)",
-)
 def test_the_router_answer_after_a_tool_call_is_the_final_message(lab: Lab) -> None:
     router_after_tool_call(lab, OPENCODE)
