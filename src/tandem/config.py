@@ -355,7 +355,7 @@ def _walk(
             try:
                 out[key] = schema[key](value)
             except ValueError as exc:
-                shown = f"{names[dotted]} ({dotted})" if names and dotted in names else dotted
+                shown = f"{names[dotted]}: {dotted}" if names and dotted in names else dotted
                 problems.append(f"{shown}: {exc}")
     return out
 
