@@ -267,12 +267,13 @@ def load(
         root = default_root(cwd) if default_root else cwd
     shown = source.name if source else CONFIG_NAME
     raw, warnings = legacy.unused(raw, shown)
-    raw, problems, mapped = legacy.unalias(raw, shown)
-    values = _validate(raw, shown, problems)
+    raw, problems, names = legacy.unalias(raw)
+    mapped = [f"{name} -> {key} ({shown})" for key, name in names.items()]
+    values = _validate(raw, shown, problems, names)
     origins = dict.fromkeys(_leaves(values), shown)
     stack = [*layers, Layer(overrides)] if overrides else list(layers)
     for layer in stack:
-        top = _validate(_nest(layer.values), "", [], layer.names)
+        top = _validate(_nest(layer.values), "", [], layer.names, usage=True)
         values = _merge(values, top)
         origins |= {k: f"{layer.origin} {layer.names.get(k, k)}" for k in _leaves(top)}
         mapped += layer.mapped
@@ -310,12 +311,20 @@ def _leaves(values: Mapping[str, Any]) -> list[str]:
 
 
 def _validate(
-    raw: dict[str, Any], shown: str, problems: list[str], names: Mapping[str, str] | None = None
+    raw: dict[str, Any],
+    shown: str,
+    problems: list[str],
+    names: Mapping[str, str],
+    usage: bool = False,
 ) -> dict[str, Any]:
-    """Checked values; every problem at once, in one line of bounded length."""
+    """Checked values; every problem at once, in one line of bounded length.
+
+    ``names`` are the names the user wrote for dotted keys (a flag, a variable, a legacy
+    key), so a problem names what to fix; ``usage`` makes it a usage error (exit 2).
+    """
     values = _walk(raw, SCHEMA, "", problems, names)
     if problems:
-        if names is not None:
+        if usage:
             raise UsageError(_joined(problems), "fix the flag or the environment variable")
         raise ConfigError(
             _joined([f"{shown}: {p}" for p in problems[:1]] + problems[1:]),
@@ -339,7 +348,7 @@ def _walk(
     schema: dict[str, Any],
     prefix: str,
     problems: list[str],
-    names: Mapping[str, str] | None,
+    names: Mapping[str, str],
 ) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.append(f"{prefix.rstrip('.')}: must be a mapping, not {type(raw).__name__}")
@@ -355,7 +364,7 @@ def _walk(
             try:
                 out[key] = schema[key](value)
             except ValueError as exc:
-                shown = f"{names[dotted]}: {dotted}" if names and dotted in names else dotted
+                shown = f"{names[dotted]}: {dotted}" if dotted in names else dotted
                 problems.append(f"{shown}: {exc}")
     return out
 

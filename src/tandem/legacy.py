@@ -50,20 +50,20 @@ REPORT_EXTENSIONS = (
 TRACKED_OUTPUT_EXTENSIONS = (".npy", ".npz", ".json", ".pkl")
 
 
-def unalias(raw: dict[str, Any], shown: str) -> tuple[dict[str, Any], list[str], list[str]]:
+def unalias(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """``raw`` with legacy names moved to their tandem keys.
 
     Returns the rewritten mapping, the problems (an alias and its key set to different
-    values), and a ``legacy -> tandem`` line for each legacy name met.
+    values), and the legacy name of each tandem key set through one.
     """
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     problems: list[str] = []
-    mapped: list[str] = []
+    mapped: dict[str, str] = {}
     for legacy, dotted in ALIASES.items():
         found, value = _pop(out, legacy)
         if not found:
             continue
-        mapped.append(f"{legacy} -> {dotted} ({shown})")
+        mapped[dotted] = legacy
         section, key = dotted.split(".")
         target = out.setdefault(section, {})
         if not isinstance(target, dict):
@@ -132,3 +132,25 @@ def galph_globs(docs: tuple[str, ...], inputs: Mapping[str, Any]) -> tuple[str, 
         exts = inputs.get("tracked_output_extensions", TRACKED_OUTPUT_EXTENSIONS)
         galph += with_extensions(inputs["tracked_output_globs"], exts)
     return tuple(dict.fromkeys(galph))
+
+
+def step_state(data: dict[str, Any]) -> dict[str, Any]:
+    """A state file of the scripts' step era (2fb52b2) in the galph/ralph form.
+
+    That version dropped ``expected_actor`` for ``step_index`` (even: the supervisor, odd:
+    the loop) and counted steps in ``iteration``; the statuses lost their actor. A file
+    with ``expected_actor`` is returned as it is.
+    """
+    step = data.get("step_index")
+    if "expected_actor" in data or isinstance(step, bool) or not isinstance(step, int):
+        return data
+    out = {
+        k: v for k, v in data.items() if k not in ("step_index", "expected_step", "workflow_name")
+    }
+    actor = "galph" if step % 2 == 0 else "ralph"
+    status = data.get("status")
+    if status == "running":
+        status = f"running-{actor}"
+    elif status == "waiting-next":
+        status = "waiting-ralph" if actor == "ralph" else "complete"
+    return out | {"iteration": step // 2 + 1, "expected_actor": actor, "status": status}

@@ -128,9 +128,9 @@ _SUP, _LOOP = frozenset({"galph", "combined"}), frozenset({"ralph", "combined"})
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
     Option(("--mode",), "run.mode", "combined (both actors here) or role (one actor)",
-           _text, default="combined", env=(Env("ORCHESTRATOR_MODE", COMBINED),)),
+           _text, default="combined", env=(Env("ORCHESTRATOR_MODE"),)),
     Option(("--role",), "run.role", "galph|ralph (with --mode role)", _blank_is_unset,
-           env=(Env("ORCHESTRATOR_ROLE", COMBINED),), metavar="ACTOR"),
+           env=(Env("ORCHESTRATOR_ROLE"),), metavar="ACTOR"),
     Option(("--iterations",), "run.iterations",
            "iterations (combined) or this actor's turns (role)", _iterations, default=1,
            env=(Env("SYNC_LOOPS"),), metavar="N"),
