@@ -257,7 +257,7 @@ def _handled(cwd: Path) -> Iterator[list[int]]:
     try:
         yield outcome
     except TandemError as exc:
-        _err(f"tandem: {exc.prefix}{exc}")
+        _err(f"tandem: {exc.prefix}{_bounded(exc.what)}" + (f"; {exc.fix}" if exc.fix else ""))
         outcome.append(exc.exit_code)
     except (Interrupted, KeyboardInterrupt) as exc:
         detail = f": {exc}" if str(exc) else ""
@@ -329,6 +329,12 @@ def _crash_facts() -> list[str]:
         f"platform: {platform.platform()}",
         f"command: {' '.join(sys.argv)}",
     ]
+
+
+def _bounded(what: str, limit: int = 240) -> str:
+    """Rule 7: what went wrong in at most ``limit`` characters, so the fix stays in view."""
+    one_line = " ".join(what.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
 def _err(line: str) -> None:
