@@ -20,7 +20,6 @@ MODULES = {
     "loop": ("loop",),
     "orchestrator": ("run",),
     "stamp_handoff": ("stamp", "--sync-via-git"),  # it pulled and pushed by default
-    "tail_interleave_logs": ("logs",),
 }
 _MARK = "written by `tandem init --shim`"
 _INIT = f'''"""The earlier orchestration scripts' entry points, now run by tandem ({_MARK}).
