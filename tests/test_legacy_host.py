@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, git, make_host, snapshot, tandem, write
+from helpers import REPO_ROOT, git, make_host, remote_file, snapshot, start_tandem, tandem, write
 from legacy_support import legacy_host
 from test_cli import assert_one_line_error
 
@@ -154,3 +154,34 @@ def _module(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[st
         timeout=120,
         check=False,
     )
+
+
+def test_their_wrappers_sync_two_clones_through_the_remote(tmp_path: Path) -> None:
+    seed = legacy_host(tmp_path, "head-2fb52b2.yaml", "state-head.json", name="seed")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(seed, "push", "--quiet", str(remote), "main")
+    env = _env(SYNC_LOOPS="1", POLL_INTERVAL="0.2", PYTHONPATH=str(REPO_ROOT / "src"))
+    procs = []
+    for actor, command in (("galph", "supervisor"), ("ralph", "loop")):
+        git(tmp_path, "clone", "--quiet", str(remote), actor)
+        log = tmp_path / f"{actor}.log"
+        procs.append(
+            (start_tandem(tmp_path / actor, command, "--sync-via-git", *DRY, env=env, log=log), log)
+        )
+    try:
+        for proc, log in procs:
+            assert proc.wait(timeout=180) == 0, log.read_text()
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    state = json.loads(remote_file(remote, "sync/state.json"))
+    assert (state["iteration"], state["expected_actor"], state["status"]) == (
+        8,
+        "galph",
+        "complete",
+    )
+    for _, log in procs:
+        assert "using environment: SYNC_LOOPS=1, POLL_INTERVAL=0.2" in log.read_text()
