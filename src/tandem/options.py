@@ -11,13 +11,12 @@ different values are a usage error, never "the last one wins".
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from tandem.checks import MAX_COUNT
+from tandem import readers as read
 from tandem.config import Layer
 from tandem.errors import UsageError
 
@@ -60,63 +59,6 @@ class Option:
         return self.flags[0].lstrip("-").replace("-", "_")
 
 
-def _text(value: str) -> str:
-    return value
-
-
-def _blank_is_unset(value: str) -> str | None:
-    """The scripts passed "" for "not set" (their defaults were empty strings)."""
-    return value or None
-
-
-def _prompt(value: str) -> str | None:
-    """The scripts' prompt names came without ``.md`` (``--prompt main``)."""
-    if not value:
-        return None
-    return value if PurePosixPath(value).suffix else f"{value}.md"
-
-
-def _whole(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not a whole number") from None
-
-
-def _iterations(value: str) -> int:
-    count = _whole(value)
-    if not 1 <= count <= MAX_COUNT:
-        raise ValueError(f"must be from 1 to {MAX_COUNT}, not {count}")
-    return count
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"must be 0 or more seconds, not {value}")
-    return seconds
-
-
-def _items(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _pairs(value: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in _items(value):
-        key, sep, found = item.partition("=")
-        if not sep or not key.strip() or not found.strip():
-            raise ValueError(
-                f"takes KEY=AGENT pairs separated by commas, not '{item}' "
-                "(e.g. galph=codex,ralph=claude)"
-            )
-        pairs[key.strip()] = found.strip()
-    return pairs
-
-
 def _switches(on: str, off: str, target: str, help_on: str, **kw: Any) -> tuple[Option, Option]:
     return (
         Option((on,), target, help_on, const=True, **kw),
@@ -128,34 +70,34 @@ _SUP, _LOOP = frozenset({"galph", "combined"}), frozenset({"ralph", "combined"})
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
     Option(("--mode",), "run.mode", "combined (both actors here) or role (one actor)",
-           _text, default="combined", env=(Env("ORCHESTRATOR_MODE"),)),
-    Option(("--role",), "run.role", "galph|ralph (with --mode role)", _blank_is_unset,
+           read.text, default="combined", env=(Env("ORCHESTRATOR_MODE"),)),
+    Option(("--role",), "run.role", "galph|ralph (with --mode role)", read.blank_is_unset,
            env=(Env("ORCHESTRATOR_ROLE"),), metavar="ACTOR"),
     Option(("--iterations",), "run.iterations",
-           "iterations (combined) or this actor's turns (role)", _iterations, default=1,
+           "iterations (combined) or this actor's turns (role)", read.iterations, default=1,
            env=(Env("SYNC_LOOPS"),), metavar="N"),
-    Option(("--sync-loops",), "run.iterations", "the same as --iterations", _iterations,
+    Option(("--sync-loops",), "run.iterations", "the same as --iterations", read.iterations,
            legacy=True, metavar="N"),
     Option(("--sync-via-git",), "run.sync_via_git",
            "role mode: hand turns over through the git remote", default=False),
     Option(("--branch",), "sync.branch", "branch that carries the state (default: current)",
-           _text, env=(Env("ORCHESTRATION_BRANCH"),)),
+           read.text, env=(Env("ORCHESTRATION_BRANCH"),)),
     Option(("--remote",), "sync.remote", "remote that carries the state (default: origin)",
-           _text),
+           read.text),
     Option(("--poll-interval",), "sync.poll_interval",
-           "longest pause between checks of the remote while waiting", _seconds,
+           "longest pause between checks of the remote while waiting", read.seconds,
            env=(Env("POLL_INTERVAL"),), metavar="SECS"),
     Option(("--max-wait-sec",), "sync.max_wait_sec",
-           "give up waiting for the turn after this long (0 = never)", _seconds,
+           "give up waiting for the turn after this long (0 = never)", read.seconds,
            env=(Env("MAX_WAIT_SEC"),), metavar="SECS"),
     Option(("--heartbeat-secs",), "agent.heartbeat_secs",
-           "print a still-running line after this much silence", _seconds,
+           "print a still-running line after this much silence", read.seconds,
            env=(Env("HEARTBEAT_SECS"),), metavar="SECS"),
     Option(("--wait-on-peer-failure",), "run.wait_on_peer_failure",
            "keep waiting when the other actor's turn failed", default=False),
-    Option(("--state-file",), "state_file", "state file (sync/state.json)", _text,
+    Option(("--state-file",), "state_file", "state file (sync/state.json)", read.text,
            env=(Env("STATE_FILE"),), metavar="PATH"),
-    Option(("--logdir",), "logs_dir", "logs folder (logs/)", _text, metavar="DIR"),
+    Option(("--logdir",), "logs_dir", "logs folder (logs/)", read.text, metavar="DIR"),
     Option(("--no-git",), "run.no_git", "do not commit turns", default=False),
     Option(("--push",), "run.push", "combined mode: push after each turn", default=False),
     Option(("--commit-dry-run",), "run.commit_dry_run",
@@ -169,77 +111,77 @@ OPTIONS: tuple[Option, ...] = (
            default="normal"),
     Option(("--verbose",), "run.output", "more detail (raw agent events)", const="verbose"),
     Option(("--agent",), "agent.default",
-           "default agent (claude|codex|gemini|opencode|dry-run|auto|...)", _text,
+           "default agent (claude|codex|gemini|opencode|dry-run|auto|...)", read.text,
            env=(Env("ORCHESTRATOR_AGENT", COMBINED), Env("SUPERVISOR_AGENT", GALPH),
                 Env("LOOP_AGENT", RALPH))),
-    Option(("--agent-role",), "run.agent_roles", "agent per actor", _pairs, default={},
+    Option(("--agent-role",), "run.agent_roles", "agent per actor", read.pairs, default={},
            env=(Env("ORCHESTRATOR_AGENT_ROLE", COMBINED), Env("SUPERVISOR_AGENT_ROLE", GALPH),
                 Env("LOOP_AGENT_ROLE", RALPH)), metavar="ACTOR=AGENT,..."),
-    Option(("--agent-prompt",), "run.agent_prompts", "agent per prompt", _pairs, default={},
+    Option(("--agent-prompt",), "run.agent_prompts", "agent per prompt", read.pairs, default={},
            env=(Env("ORCHESTRATOR_AGENT_PROMPT", COMBINED),
                 Env("SUPERVISOR_AGENT_PROMPT", GALPH), Env("LOOP_AGENT_PROMPT", RALPH)),
            metavar="PROMPT=AGENT,..."),
     Option(("--agent-timeout",), "agent.timeout_secs",
-           "wall-clock limit of one agent run (0 = none)", _seconds, metavar="SECS"),
+           "wall-clock limit of one agent run (0 = none)", read.seconds, metavar="SECS"),
     Option(("--claude-cmd",), "run.claude_cmd", "the claude program (= CLAUDE_CMD)",
-           _blank_is_unset, legacy=True, env=(Env("CLAUDE_CMD"),), metavar="PATH"),
+           read.blank_is_unset, legacy=True, env=(Env("CLAUDE_CMD"),), metavar="PATH"),
     Option(("--codex-cmd",), "run.codex_cmd", "the codex program (= CODEX_CMD)",
-           _blank_is_unset, legacy=True, env=(Env("CODEX_CMD"),), metavar="PATH"),
-    Option(("--prompt-supervisor",), "supervisor_prompt", "galph's prompt", _text,
+           read.blank_is_unset, legacy=True, env=(Env("CODEX_CMD"),), metavar="PATH"),
+    Option(("--prompt-supervisor",), "supervisor_prompt", "galph's prompt", read.text,
            env=(Env("SUPERVISOR_PROMPT", _SUP), Env("ROUTER_PROMPT_SUPERVISOR")),
            metavar="NAME"),
-    Option(("--prompt-main",), "main_prompt", "ralph's prompt", _text,
+    Option(("--prompt-main",), "main_prompt", "ralph's prompt", read.text,
            env=(Env("LOOP_PROMPT", _LOOP), Env("ROUTER_PROMPT_MAIN")), metavar="NAME"),
-    Option(("--prompt-reviewer",), "reviewer_prompt", "the review-cadence prompt", _text,
+    Option(("--prompt-reviewer",), "reviewer_prompt", "the review-cadence prompt", read.text,
            env=(Env("REVIEWER_PROMPT", COMBINED), Env("ROUTER_PROMPT_REVIEWER")),
            metavar="NAME"),
     Option(("--prompt",), "run.own_prompt", "this actor's own prompt (supervisor/loop)",
-           _prompt, legacy=True, metavar="NAME"),
+           read.prompt, legacy=True, metavar="NAME"),
     Option(("--router-prompt-supervisor",), "supervisor_prompt", "= --prompt-supervisor",
-           _prompt, legacy=True, metavar="NAME"),
-    Option(("--router-prompt-main",), "main_prompt", "= --prompt-main", _prompt,
+           read.prompt, legacy=True, metavar="NAME"),
+    Option(("--router-prompt-main",), "main_prompt", "= --prompt-main", read.prompt,
            legacy=True, metavar="NAME"),
-    Option(("--router-prompt-reviewer",), "reviewer_prompt", "= --prompt-reviewer", _prompt,
+    Option(("--router-prompt-reviewer",), "reviewer_prompt", "= --prompt-reviewer", read.prompt,
            legacy=True, metavar="NAME"),
     *_switches("--use-router", "--no-router", "router.enabled", "pick prompts with the router"),
-    Option(("--router-prompt",), "router.prompt", "prompt that picks galph's prompt", _text,
+    Option(("--router-prompt",), "router.prompt", "prompt that picks galph's prompt", read.text,
            env=(Env("ROUTER_PROMPT"),), metavar="NAME"),
     Option(("--router-mode",), "router.mode", "router_default | router_first | router_only",
-           _text, env=(Env("ROUTER_MODE"),), metavar="MODE"),
+           read.text, env=(Env("ROUTER_MODE"),), metavar="MODE"),
     Option(("--router-review-every-n",), "router.review_every_n", "review cadence (0 = off)",
-           _whole, env=(Env("ORCHESTRATION_WORKFLOW_REVIEW_EVERY_N"),
+           read.whole, env=(Env("ORCHESTRATION_WORKFLOW_REVIEW_EVERY_N"),
                         Env("ROUTER_REVIEW_EVERY_N")), metavar="N"),
     Option(("--workflow-review-every-n",), "router.review_every_n",
-           "= --router-review-every-n", _whole, legacy=True, metavar="N"),
+           "= --router-review-every-n", read.whole, legacy=True, metavar="N"),
     Option(("--router-allowlist",), "router.allowlist", "prompts the router may pick",
-           _items, env=(Env("ROUTER_ALLOWLIST"),), metavar="A.md,B.md"),
-    Option(("--workflow",), "workflow.name", "standard | review_cadence", _blank_is_unset,
+           read.items, env=(Env("ROUTER_ALLOWLIST"),), metavar="A.md,B.md"),
+    Option(("--workflow",), "workflow.name", "standard | review_cadence", read.blank_is_unset,
            legacy=True, env=(Env("ORCHESTRATION_WORKFLOW"),), metavar="NAME"),
     Option(("--start-prompt",), "run.start_prompt", "workflows: not supported yet",
-           _blank_is_unset, legacy=True, env=(Env("ORCHESTRATION_START_PROMPT", COMBINED),),
+           read.blank_is_unset, legacy=True, env=(Env("ORCHESTRATION_START_PROMPT", COMBINED),),
            metavar="NAME"),
     *_switches("--auto-commit-docs", "--no-auto-commit-docs", "autocommit.docs",
                "galph commits its doc whitelist", legacy=True),
-    Option(("--autocommit-whitelist",), "autocommit.galph", "= autocommit.galph", _items,
+    Option(("--autocommit-whitelist",), "autocommit.galph", "= autocommit.galph", read.items,
            legacy=True, metavar="GLOB,..."),
     Option(("--max-autocommit-bytes",), "autocommit.max_file_bytes",
-           "= autocommit.max_file_bytes", _whole, legacy=True,
+           "= autocommit.max_file_bytes", read.whole, legacy=True,
            env=(Env("MAX_AUTOCOMMIT_BYTES", _SUP),), metavar="BYTES"),
     *_switches("--auto-commit-reports", "--no-auto-commit-reports", "autocommit.reports",
                "galph commits report files (by extension)", legacy=True),
     Option(("--report-extensions",), "autocommit.report_extensions",
-           "report file extensions", _items, legacy=True,
+           "report file extensions", read.items, legacy=True,
            env=(Env("SUPERVISOR_REPORT_EXTENSIONS", _SUP), Env("REPORT_EXTENSIONS", RALPH)),
            metavar=".png,..."),
     Option(("--report-path-globs",), "autocommit.report_path_globs", "where reports may be",
-           _items, legacy=True, env=(Env("SUPERVISOR_REPORT_PATH_GLOBS", _SUP),
+           read.items, legacy=True, env=(Env("SUPERVISOR_REPORT_PATH_GLOBS", _SUP),
                                      Env("REPORT_PATH_GLOBS", RALPH)), metavar="GLOB,..."),
     Option(("--max-report-file-bytes",), "autocommit.max_file_bytes",
-           "= autocommit.max_file_bytes", _whole, legacy=True,
+           "= autocommit.max_file_bytes", read.whole, legacy=True,
            env=(Env("SUPERVISOR_MAX_REPORT_FILE_BYTES", _SUP),
                 Env("MAX_REPORT_FILE_BYTES", RALPH)), metavar="BYTES"),
     Option(("--max-report-total-bytes",), "autocommit.max_total_bytes",
-           "= autocommit.max_total_bytes", _whole, legacy=True,
+           "= autocommit.max_total_bytes", read.whole, legacy=True,
            env=(Env("SUPERVISOR_MAX_REPORT_TOTAL_BYTES", _SUP),
                 Env("MAX_REPORT_TOTAL_BYTES", RALPH)), metavar="BYTES"),
     *_switches("--force-add-reports", "--no-force-add-reports", "run.force_add_reports",
@@ -247,16 +189,16 @@ OPTIONS: tuple[Option, ...] = (
     *_switches("--auto-commit-tracked-outputs", "--no-auto-commit-tracked-outputs",
                "autocommit.tracked_outputs", "galph commits tracked outputs", legacy=True),
     Option(("--tracked-output-globs",), "autocommit.tracked_output_globs",
-           "tracked outputs galph commits", _items, legacy=True,
+           "tracked outputs galph commits", read.items, legacy=True,
            env=(Env("SUPERVISOR_TRACKED_OUTPUT_GLOBS", _SUP),), metavar="GLOB,..."),
     Option(("--tracked-output-extensions",), "autocommit.tracked_output_extensions",
-           "their extensions", _items, legacy=True,
+           "their extensions", read.items, legacy=True,
            env=(Env("SUPERVISOR_TRACKED_OUTPUT_EXTENSIONS", _SUP),), metavar=".npy,..."),
     Option(("--max-tracked-output-file-bytes",), "autocommit.max_file_bytes",
-           "= autocommit.max_file_bytes", _whole, legacy=True,
+           "= autocommit.max_file_bytes", read.whole, legacy=True,
            env=(Env("SUPERVISOR_MAX_TRACKED_OUTPUT_FILE_BYTES", _SUP),), metavar="BYTES"),
     Option(("--max-tracked-output-total-bytes",), "autocommit.max_total_bytes",
-           "= autocommit.max_total_bytes", _whole, legacy=True,
+           "= autocommit.max_total_bytes", read.whole, legacy=True,
            env=(Env("SUPERVISOR_MAX_TRACKED_OUTPUT_TOTAL_BYTES", _SUP),), metavar="BYTES"),
     *_switches("--prepull-auto-commit-docs", "--no-prepull-auto-commit-docs", "run.prepull",
                "ignored: tandem never commits before it pulls", legacy=True),
@@ -265,6 +207,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 # fmt: on
 _PATHS = ("state_file", "logs_dir")
+_COMMANDS = {"claude_cmd": "CLAUDE_CMD", "codex_cmd": "CODEX_CMD"}  # set for the agents
 # what each legacy switch means when tandem does otherwise on purpose (SPEC §12.1)
 _DIFFERS = {
     ("run.force_add_reports", True): "--force-add-reports is ignored: tandem never adds "
@@ -329,36 +272,30 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], cwd: Path) -> Reso
     flags = _given(args)
     scope = _scope(flags, env)
     from_env = _from_env(env, scope, set(flags))
-    _own_prompt(flags, scope)
-    _own_prompt(from_env, scope)
-    for chosen in (flags, from_env):
-        for key in _PATHS:
-            if key in chosen:
-                name, value = chosen[key]
-                chosen[key] = (name, str((cwd / value).resolve()))
+    both = ((from_env, "env"), (flags, "flag"))  # lowest first
+    for chosen, _ in both:
+        _own_prompt(chosen, scope)
+        for key in set(_PATHS) & chosen.keys():
+            name, value = chosen[key]
+            chosen[key] = (name, str((cwd / value).resolve()))
     run: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for option in OPTIONS:
         if option.target.startswith("run."):
             run.setdefault(option.target[4:], option.default)
-    for chosen in (from_env, flags):
-        run |= {k[4:]: v for k, (_, v) in chosen.items() if k.startswith("run.")}
-    layers = tuple(
-        _layer(chosen, origin) for chosen, origin in ((from_env, "env"), (flags, "flag"))
-    )
+    for chosen, origin in both:
+        for key, (name, value) in chosen.items():
+            if key.startswith("run."):
+                run[key[4:]] = value
+                origins[key[4:]] = f"{origin} {name}"
     used = [f"{name}={env[name]}" for name, _ in from_env.values()]
-    notes = (f"using environment: {', '.join(used)}",) if used else ()
-    extra = {
-        var: run[key] for key, var in (("claude_cmd", "CLAUDE_CMD"), ("codex_cmd", "CODEX_CMD"))
-    }
-    warnings = [text for (key, on), text in _DIFFERS.items() if run.get(key[4:]) == on]
-    origins = {
-        key[4:]: f"{origin} {name}"
-        for chosen, origin in ((from_env, "env"), (flags, "flag"))
-        for key, (name, _) in chosen.items()
-        if key.startswith("run.")
-    }
     return Resolved(
-        run, layers, notes, tuple(warnings), {k: v for k, v in extra.items() if v}, origins
+        run=run,
+        layers=tuple(_layer(chosen, origin) for chosen, origin in both),
+        notes=(f"using environment: {', '.join(used)}",) if used else (),
+        warnings=tuple(text for (key, on), text in _DIFFERS.items() if run[key[4:]] == on),
+        env={var: run[key] for key, var in _COMMANDS.items() if run[key]},
+        origins=origins,
     )
 
 
@@ -382,7 +319,7 @@ def _given(args: argparse.Namespace) -> dict[str, tuple[str, Any]]:
 def _same(one: Any, other: Any) -> bool:
     """Equal, taking ``main`` and ``main.md`` for one prompt as the scripts did."""
     if isinstance(one, str) and isinstance(other, str):
-        return _prompt(one) == _prompt(other)
+        return read.prompt(one) == read.prompt(other)
     return bool(one == other)
 
 
