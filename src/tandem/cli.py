@@ -331,8 +331,12 @@ def _crash_facts() -> list[str]:
     ]
 
 
-def _bounded(what: str, limit: int = 240) -> str:
-    """Rule 7: what went wrong in at most ``limit`` characters, so the fix stays in view."""
+def _bounded(what: str, limit: int = 600) -> str:
+    """Rule 7: what went wrong, cut if it runs away, so the fix stays in view.
+
+    Messages bound their own parts (config problems, agent output, path lists) to about
+    300 characters; this stops one that does not from flooding the terminal.
+    """
     one_line = " ".join(what.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
