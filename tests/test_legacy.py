@@ -210,6 +210,7 @@ ENVIRONMENT: list[tuple[str, dict[str, str], Probe, Any]] = [
     ("loop", {"ORCHESTRATION_BRANCH": "feature"}, lambda _, c: c.sync.branch, "feature"),
     ("loop", {"ORCHESTRATION_BRANCH": ""}, lambda _, c: c.sync.branch, None),
     ("supervisor", {"HEARTBEAT_SECS": "15"}, lambda _, c: c.agent.heartbeat_secs, 15),
+    ("loop", {"ORCHESTRATION_PROMPT_HEARTBEAT_SECS": "9"}, lambda _, c: c.agent.heartbeat_secs, 9),
     ("supervisor", {"MAX_AUTOCOMMIT_BYTES": "99"}, caps, (99, 20971520)),
     (
         "supervisor",
@@ -266,6 +267,17 @@ def test_each_environment_variable_has_its_effect(
     for name, value in env.items():
         used = value and (command, name) not in NOT_USED
         assert said.count(f"{name}=") == (1 if used else 0), (name, options.notes)
+
+
+def test_variables_tandem_has_no_use_for_get_one_warning_each(tmp_path: Path) -> None:
+    env = {"ORCHESTRATION_USE_PTY": "1", "REPORT_SKIP_CONFIG": ".reportsignore"}
+    options, _ = effective(tmp_path / "h", "loop", env=env)
+    assert options.warnings == (
+        "ORCHESTRATION_USE_PTY is not used by tandem: agents run with pipes and structured "
+        "output, no terminal",
+        "REPORT_SKIP_CONFIG is not used by tandem: what a turn commits follows autocommit "
+        "globs and .gitignore",
+    )
 
 
 def test_precedence_flag_then_environment_then_file_then_default(tmp_path: Path) -> None:

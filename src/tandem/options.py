@@ -92,7 +92,8 @@ OPTIONS: tuple[Option, ...] = (
            env=(Env("MAX_WAIT_SEC"),), metavar="SECS"),
     Option(("--heartbeat-secs",), "agent.heartbeat_secs",
            "print a still-running line after this much silence", read.seconds,
-           env=(Env("HEARTBEAT_SECS"),), metavar="SECS"),
+           env=(Env("HEARTBEAT_SECS"), Env("ORCHESTRATION_PROMPT_HEARTBEAT_SECS")),
+           metavar="SECS"),
     Option(("--wait-on-peer-failure",), "run.wait_on_peer_failure",
            "keep waiting when the other actor's turn failed", default=False),
     Option(("--state-file",), "state_file", "state file (sync/state.json)", read.text,
@@ -219,6 +220,21 @@ _DIFFERS = {
 }
 
 
+# variables of the scripts' runner and wrappers that tandem has no use for, and why
+_UNUSED_ENV = {
+    "ORCHESTRATION_PTY_MODE": "agents run with pipes and structured output, no terminal",
+    "ORCHESTRATION_USE_PTY": "agents run with pipes and structured output, no terminal",
+    "ORCHESTRATION_PYTHONUNBUFFERED": "agent output is relayed as it comes",
+    "ORCHESTRATION_USE_STDBUF": "agent output is relayed as it comes",
+    "ORCHESTRATION_CLAUDE_STREAM_JSON": "claude always runs with stream-json output",
+    "ORCHESTRATION_CODEX_JSON": "codex always runs with JSON output",
+    "ORCHESTRATION_CLAUDE_SESSION_PERSIST": "each turn is a fresh agent session",
+    "ORCHESTRATION_ENGINEER_SUMMARY_PATH": "the turn log keeps the agent's whole output",
+    "ORCHESTRATION_PYTHON": "the wrappers and the shim always run tandem",
+    "REPORT_SKIP_CONFIG": "what a turn commits follows autocommit globs and .gitignore",
+}
+
+
 def add_flags(
     parser: argparse.ArgumentParser, *, with_mode: bool = False, only: tuple[str, ...] = ()
 ) -> None:
@@ -293,7 +309,14 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], cwd: Path) -> Reso
         run=run,
         layers=tuple(_layer(chosen, origin) for chosen, origin in both),
         notes=(f"using environment: {', '.join(used)}",) if used else (),
-        warnings=tuple(text for (key, on), text in _DIFFERS.items() if run[key[4:]] == on),
+        warnings=(
+            *(text for (key, on), text in _DIFFERS.items() if run[key[4:]] == on),
+            *(
+                f"{name} is not used by tandem: {why}"
+                for name, why in _UNUSED_ENV.items()
+                if env.get(name)
+            ),
+        ),
         env={var: run[key] for key, var in _COMMANDS.items() if run[key]},
         origins=origins,
     )
