@@ -337,3 +337,41 @@ def test_twins_that_agree_are_fine(tmp_path: Path) -> None:
         ].main_prompt
         == "m.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("on_path", "expected"), [(("claude", "codex"), "claude"), (("codex",), "codex")]
+)
+def test_auto_agent_is_claude_when_found_else_codex(
+    tmp_path: Path, on_path: tuple[str, ...], expected: str
+) -> None:
+    from tandem.commands.run import _auto_agent
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in on_path:
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    _, config = effective(
+        tmp_path / "h", "run", config="agent:\n  default: auto\n  roles: {loop: auto}\n"
+    )
+    chosen = _auto_agent(config, {"PATH": str(bin_dir)}).agent
+    assert (chosen.default, dict(chosen.roles)) == (expected, {"ralph": expected})
+
+
+def test_the_init_template_states_the_real_defaults(tmp_path: Path) -> None:
+    from importlib import resources
+
+    from tandem.commands.config import leaves
+    from tandem.config import load
+
+    template = (resources.files("tandem") / "templates" / "orchestration.yaml").read_text()
+    for name, text in (("template", template.replace("__AGENT__", "claude")), ("empty", "")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "orchestration.yaml").write_text(text)
+
+    def values(name: str) -> dict[str, Any]:
+        config = load(tmp_path / name, env={})
+        return {k: config.relative(v) if isinstance(v, Path) else v for k, v in leaves(config)}
+
+    assert values("template") == values("empty")
