@@ -80,6 +80,11 @@ def _add_run_flags(parser: argparse.ArgumentParser, *, with_mode: bool) -> None:
     """The flags of run/supervisor/loop (``tandem.options``); each beats its config key."""
     parser.add_argument("--config", metavar="PATH", help="orchestration.yaml to use")
     add_flags(parser, with_mode=with_mode)
+    parser.epilog = (
+        "The flags and environment variables of the earlier orchestration scripts work too "
+        "(README: Coming from the orchestration scripts); `tandem config --explain` shows "
+        "what a run would use and where each value came from."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

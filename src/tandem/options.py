@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem import readers as read
+from tandem.checks import actor_name
 from tandem.config import Layer
 from tandem.errors import UsageError
 
@@ -70,7 +71,8 @@ _SUP, _LOOP = frozenset({"galph", "combined"}), frozenset({"ralph", "combined"})
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
     Option(("--mode",), "run.mode", "combined (both actors here) or role (one actor)",
-           read.text, default="combined", env=(Env("ORCHESTRATOR_MODE"),)),
+           read.text, default="combined", env=(Env("ORCHESTRATOR_MODE"),),
+           metavar="combined|role"),
     Option(("--role",), "run.role", "galph|ralph (with --mode role)", read.blank_is_unset,
            env=(Env("ORCHESTRATOR_ROLE"),), metavar="ACTOR"),
     Option(("--iterations",), "run.iterations",
@@ -355,8 +357,6 @@ def _scope(flags: Mapping[str, tuple[str, Any]], env: Mapping[str, str]) -> str:
     role = flags.get("run.role", ("", env.get("ORCHESTRATOR_ROLE") or ""))[1]
     if mode != "role":
         return "combined"
-    from tandem.checks import actor_name
-
     try:
         return actor_name(role)
     except ValueError:
