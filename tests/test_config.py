@@ -108,6 +108,15 @@ def test_flat_keys_of_the_existing_system_are_aliases(tmp_path: Path) -> None:
     assert config.autocommit.galph == ("a.md", "b.md")  # the supervisor's autocommit whitelist
 
 
+def test_a_section_with_every_key_commented_out_is_empty(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "router:\n  # enabled: true\nagent:\nworkflow:\n")
+    assert (config.router.enabled, config.agent.default, config.workflow.name) == (
+        False,
+        "claude",
+        "standard",
+    )
+
+
 def test_alias_and_key_together_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"both router_mode and router\.mode are set"):
         load_text(tmp_path, "router_mode: first\nrouter:\n  mode: only\n")

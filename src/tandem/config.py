@@ -359,7 +359,8 @@ def _walk(
         if not isinstance(key, str) or key not in schema:
             problems.append(_unknown(str(key), prefix, schema))
         elif isinstance(schema[key], dict):
-            out[key] = _walk(value, schema[key], f"{dotted}.", problems, names)
+            section = {} if value is None else value  # `router:` with every key commented out
+            out[key] = _walk(section, schema[key], f"{dotted}.", problems, names)
         else:
             try:
                 out[key] = schema[key](value)
