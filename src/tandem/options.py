@@ -74,7 +74,7 @@ OPTIONS: tuple[Option, ...] = (
            read.text, default="combined", env=(Env("ORCHESTRATOR_MODE"),),
            metavar="combined|role"),
     Option(("--role",), "run.role", "galph|ralph (with --mode role)", read.blank_is_unset,
-           env=(Env("ORCHESTRATOR_ROLE"),), metavar="ACTOR"),
+           env=(Env("ORCHESTRATOR_ROLE", GALPH | RALPH),), metavar="ACTOR"),
     Option(("--iterations",), "run.iterations",
            "iterations (combined) or this actor's turns (role)", read.iterations, default=1,
            env=(Env("SYNC_LOOPS"),), metavar="N"),
