@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tandem.state import Actor
+if TYPE_CHECKING:  # a type only: --help need not import the state module
+    from tandem.state import Actor
 
 Check = Callable[[Any], Any]
 

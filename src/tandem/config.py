@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem import legacy, yamlfile
 from tandem.checks import (
@@ -34,7 +34,9 @@ from tandem.checks import (
     workflow_name,
 )
 from tandem.errors import ConfigError, UsageError
-from tandem.state import Actor
+
+if TYPE_CHECKING:  # a type only: --help need not import the state module
+    from tandem.state import Actor
 
 __all__ = ["CONFIG_NAME", "Config", "Layer", "actor_name", "load"]
 
