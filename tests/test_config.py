@@ -104,7 +104,17 @@ def test_flat_keys_of_the_existing_system_are_aliases(tmp_path: Path) -> None:
     )
     router = config.router
     assert (router.enabled, router.mode, router.prompt) == (True, "router_only", "router.md")
-    assert (router.review_every_n, router.allowlist) == (3, ("a.md", "b.md"))
+    assert (router.review_every_n, router.allowlist) == (3, ())
+    assert config.autocommit.galph == ("a.md", "b.md")  # the supervisor's autocommit whitelist
+
+
+def test_a_section_with_every_key_commented_out_is_empty(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "router:\n  # enabled: true\nagent:\nworkflow:\n")
+    assert (config.router.enabled, config.agent.default, config.workflow.name) == (
+        False,
+        "claude",
+        "standard",
+    )
 
 
 def test_alias_and_key_together_is_an_error(tmp_path: Path) -> None:

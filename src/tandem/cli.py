@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from tandem import __version__
 from tandem.errors import Interrupted, TandemError, UsageError
+from tandem.options import add_flags
 
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
@@ -36,6 +37,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2) and did-you-mean for flags."""
 
     def error(self, message: str) -> NoReturn:
+        import re
+
+        # "argument --agent-role: takes ..." reads better as "--agent-role takes ..."
+        message = re.sub(r"^argument (--[\w-]+): (?!invalid|expected)", r"\1 ", message)
         if message.startswith("unrecognized arguments:"):
             message += _flag_hint(self, message.split(":", 1)[1].split())
         raise UsageError(message, f"see `{self.prog} --help`")
@@ -66,103 +71,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not 0 <= value < float("inf"):  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
-    return value
-
-
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="orchestration.yaml to use")
-    parser.add_argument("--state-file", metavar="PATH", help="state file (sync/state.json)")
-    parser.add_argument("--logdir", metavar="DIR", help="logs folder (logs/)")
+    add_flags(parser, only=("state_file", "logs_dir"))
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, *, with_mode: bool) -> None:
-    """The flags of run/supervisor/loop; each beats its config key."""
-    if with_mode:
-        parser.add_argument("--mode", choices=("combined", "role"), default="combined")
-        parser.add_argument("--role", metavar="ACTOR", help="galph|ralph (with --mode role)")
-    parser.add_argument(
-        "--iterations",
-        "--sync-loops",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="iterations (combined) or this actor's turns (role)",
-    )
-    parser.add_argument(
-        "--sync-via-git",
-        action="store_true",
-        help="role mode: hand turns over through the git remote",
-    )
-    parser.add_argument("--branch", help="branch that carries the state (default: current)")
-    parser.add_argument("--remote", help="remote that carries the state (default: origin)")
-    parser.add_argument(
-        "--poll-interval",
-        type=_seconds,
-        metavar="SECS",
-        help="longest pause between checks of the remote while waiting",
-    )
-    parser.add_argument(
-        "--max-wait-sec",
-        type=_seconds,
-        metavar="SECS",
-        help="give up waiting for the turn after this long (0 = never)",
-    )
-    parser.add_argument(
-        "--heartbeat-secs",
-        type=_seconds,
-        metavar="SECS",
-        help="print a still-running line after this much silence",
-    )
-    parser.add_argument(
-        "--wait-on-peer-failure",
-        action="store_true",
-        help="keep waiting when the other actor's turn failed",
-    )
-    _add_common(parser)
-    parser.add_argument("--no-git", action="store_true", help="do not commit turns")
-    parser.add_argument("--push", action="store_true", help="combined mode: push after each turn")
-    parser.add_argument(
-        "--commit-dry-run",
-        action="store_true",
-        help="print what each turn would commit, commit nothing",
-    )
-    parser.add_argument(
-        "--strict-tree", action="store_true", help="fail a turn that leaves paths it may not commit"
-    )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--quiet", action="store_true", help="no agent output on the console")
-    output.add_argument("--verbose", action="store_true", help="more detail (raw agent events)")
-    parser.add_argument("--agent", help="default agent (claude|codex|gemini|opencode|dry-run|...)")
-    parser.add_argument("--agent-role", metavar="ACTOR=AGENT,...", help="agent per actor")
-    parser.add_argument("--agent-prompt", metavar="PROMPT=AGENT,...", help="agent per prompt")
-    parser.add_argument(
-        "--agent-timeout",
-        type=_seconds,
-        metavar="SECS",
-        help="wall-clock limit of one agent run (0 = none)",
-    )
-    parser.add_argument("--prompt-supervisor", metavar="NAME", help="galph's prompt")
-    parser.add_argument("--prompt-main", metavar="NAME", help="ralph's prompt")
-    parser.add_argument("--prompt-reviewer", metavar="NAME", help="the review-cadence prompt")
-    router = parser.add_mutually_exclusive_group()
-    router.add_argument("--use-router", dest="use_router", action="store_const", const=True)
-    router.add_argument("--no-router", dest="use_router", action="store_const", const=False)
-    parser.add_argument("--router-prompt", metavar="NAME", help="prompt that picks galph's prompt")
-    parser.add_argument(
-        "--router-mode", metavar="MODE", help="router_default | router_first | router_only"
-    )
-    parser.add_argument(
-        "--router-review-every-n", type=int, metavar="N", help="review cadence (0 = off)"
-    )
-    parser.add_argument(
-        "--router-allowlist", metavar="A.md,B.md", help="prompts the router may pick"
+    """The flags of run/supervisor/loop (``tandem.options``); each beats its config key."""
+    parser.add_argument("--config", metavar="PATH", help="orchestration.yaml to use")
+    add_flags(parser, with_mode=with_mode)
+    parser.epilog = (
+        "The flags and environment variables of the earlier orchestration scripts work too "
+        "(README: Coming from the orchestration scripts); `tandem config --explain` shows "
+        "what a run would use and where each value came from."
     )
 
 
@@ -227,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = subs.add_parser("init", help="create the config, prompts and state (never overwrites)")
     init.add_argument("--agent", default=None, help="agent.default to write into the config")
+    init.add_argument(
+        "--shim",
+        action="store_true",
+        help="write scripts/orchestration/ so the earlier scripts' commands run tandem",
+    )
+
+    explain = subs.add_parser("config", help="the effective configuration and its sources")
+    explain.add_argument("--explain", action="store_true", help="the source of every value")
+    _add_run_flags(explain, with_mode=True)
 
     demo = subs.add_parser("demo", help="make a demo host repo and run a real loop, offline")
     demo.add_argument("path", nargs="?", default=None, help="where (default: a new temp dir)")
@@ -249,7 +179,12 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
     if command in ("run", "supervisor", "loop"):
         from tandem.commands.run import run, run_options
 
-        return run(cwd=cwd, options=run_options(args, cwd))
+        return run(cwd=cwd, options=run_options(args, cwd, os.environ))
+    if command == "config":
+        from tandem.commands.config import explain
+        from tandem.commands.run import run_options
+
+        return explain(cwd=cwd, options=run_options(args, cwd, os.environ), sources=args.explain)
     if command == "route":
         from tandem.commands.route import route
 
@@ -305,7 +240,7 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
     if command == "init":
         from tandem.commands.init import init
 
-        return init(cwd=cwd, agent=args.agent)
+        return init(cwd=cwd, agent=args.agent, shim=args.shim)
     from tandem.commands.demo import demo
 
     return demo(cwd=cwd, path=args.path, iterations=args.iterations, quiet=args.quiet)
@@ -327,7 +262,7 @@ def _handled(cwd: Path) -> Iterator[list[int]]:
     try:
         yield outcome
     except TandemError as exc:
-        _err(f"tandem: {exc.prefix}{exc}")
+        _err(f"tandem: {exc.prefix}{_bounded(exc.what)}" + (f"; {exc.fix}" if exc.fix else ""))
         outcome.append(exc.exit_code)
     except (Interrupted, KeyboardInterrupt) as exc:
         detail = f": {exc}" if str(exc) else ""
@@ -338,26 +273,77 @@ def _handled(cwd: Path) -> Iterator[list[int]]:
     except BrokenPipeError:  # `tandem logs | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         outcome.append(0)
-    except Exception:
-        path = _crash_log(cwd)
-        _err(f"tandem: internal error (a bug); details in {path}")
+    except Exception as exc:
+        _crashed(cwd, exc)
         outcome.append(EXIT_INTERNAL)
 
 
+def _crashed(cwd: Path, exc: Exception) -> None:
+    """Rule 9: name the bug in one line and keep the details; this never raises itself."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    try:
+        where = f"details in {_crash_log(cwd)}"
+    except Exception as failure:
+        where = f"no crash log could be written ({type(failure).__name__})"
+    with contextlib.suppress(Exception):
+        _err(f"tandem: internal error (a bug): {what}; {where}")
+        return
+    with contextlib.suppress(Exception):  # even redaction failed: plain stderr
+        os.write(2, f"tandem: internal error (a bug): {type(exc).__name__}\n".encode())
+
+
 def _crash_log(cwd: Path) -> Path:
+    """The traceback with tandem's, git's and Python's versions, the platform and argv."""
     import tempfile
     import time
     import traceback
 
-    folder = Path(tempfile.gettempdir())
+    text = "\n".join([*_crash_facts(), "", traceback.format_exc()])
+    with contextlib.suppress(Exception):
+        from tandem.logs import Redactor
+
+        text = Redactor(os.environ).text(text)  # argv and messages may hold a secret
+    name = f"tandem-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    folders = [Path(tempfile.gettempdir())]
     with contextlib.suppress(Exception):
         from tandem import config
 
-        folder = config.load(cwd).logs_dir
-        folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"tandem-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    path.write_text(traceback.format_exc())
-    return path
+        folders.insert(0, config.load(cwd).logs_dir)
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text)
+            return path
+    raise OSError(f"none of {', '.join(map(str, folders))} is writable")
+
+
+def _crash_facts() -> list[str]:
+    import platform
+
+    git = "unknown"
+    with contextlib.suppress(Exception):
+        from tandem import proc
+
+        git = proc.run(("git", "--version"), cwd=Path.cwd(), timeout=5).text.strip()
+    return [
+        f"tandem: {__version__}",
+        f"git: {git}",
+        f"python: {sys.version.split()[0]} ({sys.executable})",
+        f"platform: {platform.platform()}",
+        f"command: {' '.join(sys.argv)}",
+    ]
+
+
+def _bounded(what: str, limit: int = 600) -> str:
+    """Rule 7: what went wrong, cut if it runs away, so the fix stays in view.
+
+    Messages bound their own parts (config problems, agent output, path lists) to about
+    300 characters; this stops one that does not from flooding the terminal.
+    """
+    one_line = " ".join(what.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
 def _err(line: str) -> None:

@@ -1,22 +1,44 @@
 """``orchestration.yaml``: discovery, strict validation, and the frozen ``Config``.
 
-Every key has a type in ``SCHEMA``. An unknown key is an error with a "did you mean"
+Every key has a check in ``SCHEMA``. An unknown key is an error with a "did you mean"
 hint, a wrong type is an error naming the key (a quoted ``"false"`` is not a bool), and
-all problems are reported at once in one ``ConfigError`` (SPEC §12). Command-line flags
-go through the same schema, so a bad flag value gets the same message.
+all problems are reported at once in one ``ConfigError`` (SPEC §12). The environment and
+the flags are ``Layer``s above the file that go through the same schema, so a bad value
+gets the same message wherever it came from, naming the variable or flag. The names of
+the earlier orchestration scripts are rewritten first (``legacy``, SPEC §12.1).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tandem import legacy, yamlfile
+from tandem.checks import (
+    MAX_BYTES,
+    actor_name,
+    argv,
+    boolean,
+    choice,
+    integer,
+    mapping,
+    no_steps,
+    number,
+    opt,
+    str_list,
+    string,
+    workflow_name,
+)
 from tandem.errors import ConfigError, UsageError
-from tandem.state import Actor
+
+if TYPE_CHECKING:  # a type only: --help need not import the state module
+    from tandem.state import Actor
+
+__all__ = ["CONFIG_NAME", "Config", "Layer", "actor_name", "load"]
 
 CONFIG_NAME = "orchestration.yaml"
 ROUTER_MODES = {
@@ -29,13 +51,6 @@ ROUTER_MODES = {
     "only": "router_only",
     "router-only": "router_only",
 }
-ACTOR_ALIASES: dict[str, Actor] = {
-    "galph": "galph",
-    "supervisor": "galph",
-    "ralph": "ralph",
-    "loop": "ralph",
-    "engineer": "ralph",
-}
 GALPH_GLOBS = (
     "input.md",
     "galph_memory.md",
@@ -45,155 +60,59 @@ GALPH_GLOBS = (
     ".gitignore",
     ".gitattributes",
 )
-# The flat keys of the existing system (SPEC §12), and where they live now.
-ALIASES = {
-    "router_enabled": "router.enabled",
-    "router_mode": "router.mode",
-    "router_prompt": "router.prompt",
-    "router_review_every_n": "router.review_every_n",
-    "router_allowlist": "router.allowlist",
-    "doc_whitelist": "router.allowlist",
-}
-
-
-# -- value checkers: each returns the converted value or raises ValueError(message) ------
-Check = Callable[[Any], Any]
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}" (a quoted string)' if value.lower() in _BOOL_WORDS else f'"{value}"'
-    return repr(value) if not isinstance(value, bool) else str(value).lower()
-
-
-_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off"}
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {_show(value)}")
-    return value
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, not {_show(value)}")
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _number(minimum: float, exclusive: bool = False) -> Check:
-    def check(value: Any) -> float:
-        bad = isinstance(value, bool) or not isinstance(value, (int, float))
-        if bad or value < minimum or (exclusive and value == minimum):
-            sign = ">" if exclusive else "≥"
-            raise ValueError(f"must be a number {sign} {minimum:g}, not {_show(value)}")
-        return float(value)
-
-    return check
-
-
-def _integer(minimum: int) -> Check:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"must be an integer ≥ {minimum}, not {_show(value)}")
-        return value
-
-    return check
-
-
-def _opt(check: Check) -> Check:
-    return lambda value: None if value is None else check(value)
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise ValueError(f"must be a list of strings, not the string {_show(value)}")
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"must be a list of non-empty strings, not {_show(value)}")
-    return tuple(value)
-
-
-def _argv(value: Any) -> tuple[str, ...]:
-    argv = _str_list(value)
-    if not argv:
-        raise ValueError("must be a non-empty list: [program, arg, ...]")
-    return argv
-
-
-def _choice(choices: Mapping[str, str]) -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            allowed = ", ".join(sorted(set(choices.values())))
-            raise ValueError(f"must be one of {allowed}, not {_show(value)}")
-        return choices[value]
-
-    return check
-
-
-def _mapping(key_check: Check, value_check: Check) -> Check:
-    def check(value: Any) -> dict[Any, Any]:
-        if not isinstance(value, dict):
-            raise ValueError(f"must be a mapping, not {_show(value)}")
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            try:
-                out[key_check(key)] = value_check(item)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-        return out
-
-    return check
-
-
-def actor_name(value: Any) -> Actor:
-    """An actor from its name or alias (supervisor, loop, engineer)."""
-    if not isinstance(value, str) or value.lower() not in ACTOR_ALIASES:
-        raise ValueError(f"'{value}' is not an actor (use galph/supervisor or ralph/loop/engineer)")
-    return ACTOR_ALIASES[value.lower()]
+_LINE = 200  # problems shown in one error line; the rest are counted (rule 7)
 
 
 SCHEMA: dict[str, Any] = {
-    "prompts_dir": _str,
-    "supervisor_prompt": _str,
-    "main_prompt": _str,
-    "reviewer_prompt": _str,
-    "state_file": _str,
-    "logs_dir": _str,
+    "prompts_dir": string,
+    "supervisor_prompt": string,
+    "main_prompt": string,
+    "reviewer_prompt": string,
+    "state_file": string,
+    "logs_dir": string,
     "router": {
-        "enabled": _bool,
-        "mode": _choice(ROUTER_MODES),
-        "prompt": _opt_str,
-        "review_every_n": _integer(0),
-        "allowlist": _str_list,
-        "actor_prompts": _mapping(actor_name, _str_list),
+        "enabled": boolean,
+        "mode": choice(ROUTER_MODES),
+        "prompt": opt(string),
+        "review_every_n": integer(0),
+        "allowlist": str_list,
+        "actor_prompts": mapping(actor_name, str_list),
     },
     "agent": {
-        "default": _str,
-        "roles": _mapping(actor_name, _str),
-        "prompts": _mapping(_str, _str),
-        "commands": _mapping(_str, _argv),
-        "args": _mapping(_str, _str_list),
-        "permissions": _mapping(_str, _str_list),
-        "timeout_secs": _number(0),
-        "kill_grace_secs": _number(0),
-        "heartbeat_secs": _number(0),
+        "default": string,
+        "roles": mapping(actor_name, string),
+        "prompts": mapping(string, string),
+        "commands": mapping(string, argv),
+        "args": mapping(string, str_list),
+        "permissions": mapping(string, str_list),
+        "timeout_secs": number(0),
+        "kill_grace_secs": number(0),
+        "heartbeat_secs": number(0),
     },
     "sync": {
-        "remote": _str,
-        "branch": _opt_str,
-        "poll_interval": _number(0, exclusive=True),
-        "max_wait_sec": _number(0),
-        "lease_secs": _opt(_number(0, exclusive=True)),
+        "remote": string,
+        "branch": opt(string),
+        "poll_interval": number(0, exclusive=True),
+        "max_wait_sec": number(0),
+        "lease_secs": opt(number(0, exclusive=True)),
     },
     "autocommit": {
-        "galph": _str_list,
-        "ralph": _str_list,
-        "max_file_bytes": _integer(0),
-        "max_total_bytes": _integer(0),
+        "galph": str_list,
+        "ralph": str_list,
+        "max_file_bytes": integer(0, MAX_BYTES),
+        "max_total_bytes": integer(0, MAX_BYTES),
+        # the earlier scripts' switches and filters; they shape galph's globs (SPEC §12.1)
+        "docs": boolean,
+        "reports": boolean,
+        "tracked_outputs": boolean,
+        "report_extensions": str_list,
+        "report_path_globs": str_list,
+        "tracked_output_globs": str_list,
+        "tracked_output_extensions": str_list,
+    },
+    "workflow": {
+        "name": workflow_name,
+        "steps": no_steps,
     },
 }
 
@@ -251,6 +170,27 @@ class AutocommitConfig:
 
 
 @dataclass(frozen=True)
+class WorkflowConfig:
+    """``workflow:``: the steps of one iteration (SPEC §18; the built-ins only, so far)."""
+
+    name: str = "standard"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Values above the config file, by dotted key: the environment, then the flags.
+
+    ``names`` says where each key came from (``--poll-interval``, ``POLL_INTERVAL``), for
+    error messages and ``tandem config --explain``; ``mapped`` lists the legacy names met.
+    """
+
+    values: Mapping[str, Any]
+    names: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "flag"
+    mapped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration, with paths made absolute."""
 
@@ -266,6 +206,11 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     autocommit: AutocommitConfig = field(default_factory=AutocommitConfig)
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    # where each dotted key's value came from, legacy names met, warnings to show once
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    mapped: tuple[str, ...] = field(default=(), compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def lease_secs(self) -> float:
@@ -305,92 +250,45 @@ def load(
     explicit: str | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    layers: Sequence[Layer] = (),
     default_root: Callable[[Path], Path] | None = None,
 ) -> Config:
-    """Find, read and validate the config, then apply command-line ``overrides``.
+    """Find, read and validate the config, then apply ``layers`` and ``overrides`` on top.
 
-    ``overrides`` maps dotted keys (``router.mode``) to flag values; a bad one is a
-    ``UsageError``. Without a config file the root is ``default_root(cwd)``.
+    ``overrides`` maps dotted keys (``router.mode``) to flag values; a bad layer value is
+    a ``UsageError`` naming its flag or variable. Without a config file the root is
+    ``default_root(cwd)``.
     """
     env = os.environ if env is None else env
     source = find_config(cwd, explicit, env)
     raw: dict[str, Any] = {}
     if source is not None:
-        raw = _read_yaml(source)
+        raw = yamlfile.read(source)
         root = source.parent
     else:
         root = default_root(cwd) if default_root else cwd
     shown = source.name if source else CONFIG_NAME
-    values = _validate(_unalias(raw, shown), shown)
-    if overrides:
-        flags = _validate(_nest(overrides), "command line", flags=True)
-        values = _merge(values, flags)
-    return _build(values, root.resolve(), source)
+    raw, warnings = legacy.unused(raw, shown)
+    raw, problems, names = legacy.unalias(raw)
+    mapped = [f"{name} -> {key} ({shown})" for key, name in names.items()]
+    values = _validate(raw, shown, problems, names)
+    origins = dict.fromkeys(_leaves(values), shown)
+    stack = [*layers, Layer(overrides)] if overrides else list(layers)
+    for layer in stack:
+        top = _validate(_nest(layer.values), "", [], layer.names, usage=True)
+        values = _merge(values, top)
+        origins |= {k: f"{layer.origin} {layer.names.get(k, k)}" for k in _leaves(top)}
+        mapped += layer.mapped
+    built = _build(values, root.resolve(), source)
+    return _with_notes(built, origins, tuple(mapped), tuple(warnings))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+def _with_notes(
+    config: Config, origins: dict[str, str], mapped: tuple[str, ...], warnings: tuple[str, ...]
+) -> Config:
+    import dataclasses
 
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as exc:
-        raise ConfigError(f"{path.name}: {exc}", "keep one of them") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(
-            f"{path.name} is not valid YAML{where}: {problem}", "fix the YAML syntax"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "check the file") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path.name} must be a mapping of keys, not {type(data).__name__}",
-            "see the README's config reference",
-        )
-    return data
-
-
-class _DuplicateKey(Exception):
-    """A mapping names the same key twice (YAML would silently keep the last)."""
-
-
-def _strict_loader() -> type[Any]:
-    """A SafeLoader that refuses duplicate keys instead of keeping the last one."""
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if not isinstance(key, Hashable):
-                    continue  # SafeLoader reports unhashable keys itself
-                if key in seen:
-                    line = key_node.start_mark.line + 1
-                    raise _DuplicateKey(f"duplicate key '{key}' at line {line}")
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return StrictLoader
-
-
-def _unalias(raw: dict[str, Any], shown: str) -> dict[str, Any]:
-    out = {k: v for k, v in raw.items() if k not in ALIASES}
-    for flat, dotted in ALIASES.items():
-        if flat not in raw:
-            continue
-        section, key = dotted.split(".")
-        target = out.setdefault(section, {})
-        if not isinstance(target, dict):
-            continue  # the section's own type error is reported by _validate
-        if key in target:
-            raise ConfigError(f"{shown}: both {flat} and {dotted} are set", f"keep only {dotted}")
-        target[key] = raw[flat]
-    return out
+    return dataclasses.replace(config, origins=origins, mapped=mapped, warnings=warnings)
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -404,19 +302,58 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _validate(raw: dict[str, Any], shown: str, flags: bool = False) -> dict[str, Any]:
-    problems: list[str] = []
-    values = _walk(raw, SCHEMA, "", problems)
+def _leaves(values: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        if isinstance(SCHEMA.get(key), dict):
+            out += [f"{key}.{inner}" for inner in value]
+        else:
+            out.append(key)
+    return out
+
+
+def _validate(
+    raw: dict[str, Any],
+    shown: str,
+    problems: list[str],
+    names: Mapping[str, str],
+    usage: bool = False,
+) -> dict[str, Any]:
+    """Checked values; every problem at once, in one line of bounded length.
+
+    ``names`` are the names the user wrote for dotted keys (a flag, a variable, a legacy
+    key), so a problem names what to fix; ``usage`` makes it a usage error (exit 2).
+    """
+    values = _walk(raw, SCHEMA, "", problems, names)
     if problems:
-        error = UsageError if flags else ConfigError
-        fix = "fix the flag" if flags else f"fix {shown} (see the README's config reference)"
-        raise error(f"{shown}: " + "; ".join(problems), fix)
+        if usage:
+            raise UsageError(_joined(problems), "fix the flag or the environment variable")
+        raise ConfigError(
+            _joined([f"{shown}: {p}" for p in problems[:1]] + problems[1:]),
+            f"fix {shown} (see the README's config reference)",
+        )
     return values
 
 
-def _walk(raw: Any, schema: dict[str, Any], prefix: str, problems: list[str]) -> dict[str, Any]:
+def _joined(problems: list[str]) -> str:
+    line = problems[0]
+    for count, problem in enumerate(problems[1:], start=1):
+        if len(line) + len(problem) > _LINE:
+            rest = len(problems) - count
+            return f"{line}; and {rest} more problem{'s' if rest > 1 else ''}"
+        line += f"; {problem}"
+    return line
+
+
+def _walk(
+    raw: Any,
+    schema: dict[str, Any],
+    prefix: str,
+    problems: list[str],
+    names: Mapping[str, str],
+) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        problems.append(f"{prefix.rstrip('.')}: must be a mapping, not {_show(raw)}")
+        problems.append(f"{prefix.rstrip('.')}: must be a mapping, not {type(raw).__name__}")
         return {}
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -424,17 +361,19 @@ def _walk(raw: Any, schema: dict[str, Any], prefix: str, problems: list[str]) ->
         if not isinstance(key, str) or key not in schema:
             problems.append(_unknown(str(key), prefix, schema))
         elif isinstance(schema[key], dict):
-            out[key] = _walk(value, schema[key], f"{dotted}.", problems)
+            section = {} if value is None else value  # `router:` with every key commented out
+            out[key] = _walk(section, schema[key], f"{dotted}.", problems, names)
         else:
             try:
                 out[key] = schema[key](value)
             except ValueError as exc:
-                problems.append(f"{dotted}: {exc}")
+                shown = f"{names[dotted]}: {dotted}" if dotted in names else dotted
+                problems.append(f"{shown}: {exc}")
     return out
 
 
 def _unknown(key: str, prefix: str, schema: dict[str, Any]) -> str:
-    known = list(schema) + (list(ALIASES) if not prefix else [])
+    known = list(schema) + (list(legacy.ALIASES) if not prefix else [])
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
     return f"unknown key '{prefix}{key}'{hint}"
@@ -454,6 +393,11 @@ def _build(values: dict[str, Any], root: Path, source: Path | None) -> Config:
     def path(key: str, default: Path) -> Path:
         return (root / Path(values.get(key, default))).resolve()
 
+    router = dict(values.get("router", {}))
+    workflow = dict(values.get("workflow", {}))
+    workflow.pop("steps", None)
+    if workflow.get("name") == "review_cadence" and router.get("review_every_n"):
+        router.setdefault("enabled", True)  # the scripts ran the cadence without the router
     return Config(
         root=root,
         source=source,
@@ -463,8 +407,16 @@ def _build(values: dict[str, Any], root: Path, source: Path | None) -> Config:
         reviewer_prompt=values.get("reviewer_prompt", "reviewer.md"),
         state_file=path("state_file", Path("sync/state.json")),
         logs_dir=path("logs_dir", Path("logs")),
-        router=RouterConfig(**values.get("router", {})),
+        router=RouterConfig(**router),
         agent=AgentConfig(**values.get("agent", {})),
         sync=SyncConfig(**values.get("sync", {})),
-        autocommit=AutocommitConfig(**values.get("autocommit", {})),
+        autocommit=_autocommit(dict(values.get("autocommit", {}))),
+        workflow=WorkflowConfig(**workflow),
     )
+
+
+def _autocommit(values: dict[str, Any]) -> AutocommitConfig:
+    fields = AutocommitConfig.__dataclass_fields__
+    inputs = {key: values.pop(key) for key in list(values) if key not in fields}
+    values["galph"] = legacy.galph_globs(tuple(values.get("galph", GALPH_GLOBS)), inputs)
+    return AutocommitConfig(**values)

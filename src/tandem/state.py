@@ -265,6 +265,9 @@ def parse(text: str | bytes, source: str) -> State:
 
 
 def _from_dict(data: dict[str, Any], source: str) -> State:
+    from tandem.legacy import step_state
+
+    data = step_state(data)  # a state file the earlier scripts wrote (SPEC §12.1)
     check = _Checker(data, source)
     iteration = check.integer("iteration", minimum=1)
     actor = check.choice("expected_actor", ACTORS)

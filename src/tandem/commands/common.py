@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tandem import config as config_mod
-from tandem.config import Config
-from tandem.errors import NotAGitRepo
+from tandem.config import Config, Layer
+from tandem.errors import ConfigError, NotAGitRepo
 from tandem.git import Repo
 from tandem.host import Host, open_host
 from tandem.logs import Console, Redactor
@@ -30,6 +30,7 @@ def load_config(
     config_path: str | None,
     overrides: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
+    layers: Sequence[Layer] = (),
 ) -> Config:
     """The config, with the git top level as the root when there is no config file."""
     return config_mod.load(
@@ -37,8 +38,29 @@ def load_config(
         explicit=config_path,
         env=os.environ if env is None else env,
         overrides=overrides,
+        layers=layers,
         default_root=host_root,
     )
+
+
+def check_logs_dir(config: Config) -> None:
+    """A ``logs_dir`` tandem cannot write is one clear error before anything runs (rule 7)."""
+    folder = config.logs_dir
+    shown = config.relative(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"logs_dir {shown} is not a folder", "move that file away or set logs_dir elsewhere"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create logs_dir {shown}: {exc.strerror}", "set logs_dir to a writable folder"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"logs_dir {shown} is not writable", "fix its permissions or set logs_dir"
+        )
 
 
 def host_root(cwd: Path) -> Path:

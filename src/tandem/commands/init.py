@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from tandem.commands.common import host_root
+from tandem.commands.shim import write_shim
 from tandem.config import CONFIG_NAME
 from tandem.state import initial, utcnow
 
@@ -13,9 +14,17 @@ PROMPTS = ("supervisor.md", "main.md", "reviewer.md", "router.md")
 _IGNORED = {"logs", "logs/", "/logs", "/logs/"}
 
 
-def init(*, cwd: Path, agent: str | None = None, hint: bool = True) -> int:
-    """Create the config, starter prompts, state file and the logs/ ignore line."""
+def init(*, cwd: Path, agent: str | None = None, hint: bool = True, shim: bool = False) -> int:
+    """Create the config, starter prompts, state file and the logs/ ignore line.
+
+    With ``shim``, only the ``scripts/orchestration`` package for hosts of the earlier
+    scripts: their config, prompts and state are already there.
+    """
     root = host_root(cwd)
+    if shim:
+        for line in write_shim(root):
+            print(f"tandem: {line}")
+        return 0
     templates = resources.files("tandem") / "templates"
     config_text = (templates / CONFIG_NAME).read_text().replace("__AGENT__", agent or "claude")
     made = [_create(root, CONFIG_NAME, config_text)]

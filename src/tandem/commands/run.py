@@ -3,46 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tandem import proc
 from tandem.agents.dispatch import Dispatch
 from tandem.agents.executor import AgentExecutor
-from tandem.commands.common import load_config, path_overrides
-from tandem.config import actor_name
+from tandem.commands.common import check_logs_dir, load_config
+from tandem.config import Config, Layer, actor_name
 from tandem.errors import Interrupted, TandemError, UsageError
 from tandem.host import Host, open_host
 from tandem.interrupts import Interrupt
 from tandem.logs import Console, Redactor
+from tandem.options import resolve
 from tandem.orchestrator import run_async_role, run_combined
 from tandem.router import RouterContext, normalize
 from tandem.state import Actor
 
-# flag (argparse dest) -> config key it overrides (SPEC §11: a flag beats the config)
-_FLAG_KEYS = {
-    "agent": "agent.default",
-    "agent_timeout": "agent.timeout_secs",
-    "heartbeat_secs": "agent.heartbeat_secs",
-    "branch": "sync.branch",
-    "remote": "sync.remote",
-    "poll_interval": "sync.poll_interval",
-    "max_wait_sec": "sync.max_wait_sec",
-    "prompt_supervisor": "supervisor_prompt",
-    "prompt_main": "main_prompt",
-    "prompt_reviewer": "reviewer_prompt",
-    "use_router": "router.enabled",
-    "router_prompt": "router.prompt",
-    "router_mode": "router.mode",
-    "router_review_every_n": "router.review_every_n",
-}
-
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything ``run`` takes from the command line."""
+    """Everything ``run`` takes from the command line and the environment."""
 
     mode: str = "combined"
     actor: Actor | None = None
@@ -50,6 +35,7 @@ class RunOptions:
     iterations: int = 1
     config_path: str | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    layers: tuple[Layer, ...] = ()  # the environment, then the flags, over the config
     use_git: bool = True
     push: bool = False
     commit_dry_run: bool = False
@@ -59,52 +45,79 @@ class RunOptions:
     agent_roles: Mapping[Actor, str] = field(default_factory=dict)
     agent_prompts: Mapping[str, str] = field(default_factory=dict)
     wait_on_peer_failure: bool = False
+    notes: tuple[str, ...] = ()  # said once at the start (environment variables used)
+    warnings: tuple[str, ...] = ()  # where tandem does what the scripts did not, on purpose
+    env: Mapping[str, str] = field(default_factory=dict)  # set for the agents (CLAUDE_CMD)
+    origins: Mapping[str, str] = field(default_factory=dict)  # run setting -> flag or variable
 
 
-def run_options(args: argparse.Namespace, cwd: Path) -> RunOptions:
-    """Check the flags that go together and turn them into ``RunOptions``."""
-    if args.mode == "role" and not args.role:
+def run_options(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> RunOptions:
+    """The flags over the environment, checked together, as ``RunOptions``."""
+    found = resolve(args, env, cwd)
+    opts = found.run
+    _check_together(opts)
+    warnings = list(found.warnings)
+    if opts["tolerate_doc_dirty"] and opts["sync_via_git"]:
+        warnings.append(
+            "--tolerate-doc-dirty does not apply to sync mode: a turn that leaves paths it "
+            "may not commit is not handed over (they would never reach the other machine)"
+        )
+    return RunOptions(
+        mode=opts["mode"],
+        actor=_actor(opts["role"]) if opts["role"] else None,
+        sync_via_git=opts["sync_via_git"],
+        iterations=opts["iterations"],
+        config_path=args.config,
+        layers=found.layers,
+        use_git=not opts["no_git"],
+        push=opts["push"],
+        commit_dry_run=opts["commit_dry_run"],
+        strict_tree=opts["strict_tree"],
+        quiet=opts["output"] == "quiet",
+        verbose=opts["output"] == "verbose",
+        agent_roles={_actor(k): v for k, v in opts["agent_roles"].items()},
+        agent_prompts={normalize(k): v for k, v in opts["agent_prompts"].items()},
+        wait_on_peer_failure=opts["wait_on_peer_failure"],
+        notes=found.notes,
+        warnings=tuple(warnings),
+        env=found.env,
+        origins=found.origins,
+    )
+
+
+# (flag, flag, why): pairs that cannot work together, refused before anything runs
+_INCOMPATIBLE = (
+    ("push", "no_git", "--push publishes commits, and --no-git makes none"),
+    ("push", "commit_dry_run", "--push publishes commits, and --commit-dry-run makes none"),
+    ("no_git", "commit_dry_run", "--commit-dry-run shows commits, and --no-git makes none"),
+    ("sync_via_git", "no_git", "turns are handed over by commits"),
+    ("sync_via_git", "commit_dry_run", "turns are handed over by commits"),
+    ("strict_tree", "tolerate_doc_dirty", "one fails a turn that --tolerate-doc-dirty lets pass"),
+)
+
+
+def _check_together(opts: Mapping[str, Any]) -> None:
+    if opts["mode"] not in ("combined", "role"):
+        raise UsageError(f"--mode must be combined or role, not '{opts['mode']}'", "fix --mode")
+    if opts["mode"] == "role" and not opts["role"]:
         raise UsageError("--mode role needs --role galph|ralph", "add --role")
-    if args.mode == "combined" and args.role:
+    if opts["mode"] == "combined" and opts["role"]:
         raise UsageError("--role only goes with --mode role", "add --mode role or drop --role")
-    if args.mode == "combined" and args.sync_via_git:
+    if opts["mode"] == "combined" and opts["sync_via_git"]:
         raise UsageError(
             "--sync-via-git needs role mode (one actor per machine)",
             "use `tandem supervisor --sync-via-git` / `tandem loop --sync-via-git`",
         )
-    if args.sync_via_git and (args.no_git or args.commit_dry_run):
-        flag = "--no-git" if args.no_git else "--commit-dry-run"
+    if opts["start_prompt"]:
         raise UsageError(
-            f"--sync-via-git cannot work with {flag}: turns are handed over by commits",
-            f"drop {flag}",
+            f"--start-prompt {opts['start_prompt']}: starting at a workflow step is not "
+            "supported yet (only the built-in workflows standard and review_cadence run)",
+            "drop --start-prompt (and ORCHESTRATION_START_PROMPT)",
         )
-    overrides = {
-        key: getattr(args, dest)
-        for dest, key in _FLAG_KEYS.items()
-        if getattr(args, dest) is not None
-    }
-    if args.router_allowlist is not None:
-        overrides["router.allowlist"] = _list(args.router_allowlist)
-    overrides.update(path_overrides(args.state_file, args.logdir, cwd))
-    return RunOptions(
-        mode=args.mode,
-        actor=_actor(args.role) if args.role else None,
-        sync_via_git=args.sync_via_git,
-        iterations=args.iterations,
-        config_path=args.config,
-        overrides=overrides,
-        use_git=not args.no_git,
-        push=args.push,
-        commit_dry_run=args.commit_dry_run,
-        strict_tree=args.strict_tree,
-        quiet=args.quiet,
-        verbose=args.verbose,
-        agent_roles={_actor(k): v for k, v in _pairs(args.agent_role, "--agent-role").items()},
-        agent_prompts={
-            normalize(k): v for k, v in _pairs(args.agent_prompt, "--agent-prompt").items()
-        },
-        wait_on_peer_failure=args.wait_on_peer_failure,
-    )
+    for one, other, why in _INCOMPATIBLE:
+        if opts[one] and opts[other]:
+            first, second = (f"--{name.replace('_', '-')}" for name in (one, other))
+            raise UsageError(f"{first} cannot work with {second}: {why}", f"drop {second}")
 
 
 def _actor(text: str) -> Actor:
@@ -114,27 +127,12 @@ def _actor(text: str) -> Actor:
         raise UsageError(str(exc), "name an actor") from None
 
 
-def _list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _pairs(text: str | None, flag: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in _list(text or ""):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise UsageError(
-                f"{flag} takes KEY=AGENT pairs separated by commas, not '{item}'",
-                f"e.g. {flag} galph=codex,ralph=claude",
-            )
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
 def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None) -> int:
     """Run the loop the options ask for; the exit code."""
-    env = dict(os.environ if env is None else env)
-    config = load_config(cwd, options.config_path, options.overrides, env)
+    env = {**(os.environ if env is None else env), **options.env}
+    config = _auto_agent(
+        load_config(cwd, options.config_path, options.overrides, env, options.layers), env
+    )
     if config.source is None and not config.prompts_dir.is_dir():
         prompts = config.relative(config.prompts_dir)
         raise TandemError(
@@ -142,6 +140,11 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
             "cd into your project, or run `tandem init` there first",
         )
     console = Console(Redactor(env), quiet=options.quiet, verbose=options.verbose)
+    for line in options.notes:
+        console.say(line)
+    for line in (*config.warnings, *options.warnings):
+        console.warn(line)
+    check_logs_dir(config)
     host = open_host(
         config,
         console=console,
@@ -165,6 +168,20 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
                 host.maintain()
     finally:
         interrupt.close()
+
+
+def _auto_agent(config: Config, env: Mapping[str, str]) -> Config:
+    """``auto`` (the scripts' default agent): claude if it is found, else codex."""
+    agent = config.agent
+    if "auto" not in (agent.default, *agent.roles.values()):
+        return config
+    claude = proc.which(env.get("CLAUDE_CMD") or "claude", env) is not None
+    chosen = "claude" if claude else "codex"
+    roles = {actor: chosen if name == "auto" else name for actor, name in agent.roles.items()}
+    default = chosen if agent.default == "auto" else agent.default
+    return dataclasses.replace(
+        config, agent=dataclasses.replace(agent, default=default, roles=roles)
+    )
 
 
 def _ready_executor(
