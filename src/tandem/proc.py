@@ -35,6 +35,8 @@ _PR_SET_PDEATHSIG = 1
 # After the agent exits, output still buffered in the pipes is read for this long at most:
 # a descendant that escaped the cleanup must not keep the turn open by holding a pipe.
 _DRAIN_SECS = 1.0
+# How often a bounded command that went quiet is checked for having exited.
+_EXIT_POLL = 0.2
 _PROC_CHILDREN = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
 
 
@@ -92,16 +94,104 @@ def run(
             check=False,
             start_new_session=True,
         )
-    except FileNotFoundError as exc:
-        raise ProcessError(argv, 127, b"", f"{argv[0]}: not found".encode()) from exc
-    except PermissionError as exc:
-        raise ProcessError(argv, 126, b"", f"{argv[0]}: not executable".encode()) from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_started(argv, exc) from exc
     except subprocess.TimeoutExpired as exc:
         raise ProcessError(argv, -1, b"", f"timed out after {timeout}s".encode()) from exc
     result = Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
     if check and done.returncode != 0:
         raise ProcessError(argv, done.returncode, done.stdout, done.stderr)
     return result
+
+
+class Stalled(ProcessError):
+    """A bounded command made no progress for too long; its process group was killed."""
+
+    def __init__(self, argv: Sequence[str], stdout: bytes, stderr: bytes, silent: float) -> None:
+        self.silent = silent
+        super().__init__(argv, -signal.SIGKILL, stdout, stderr)
+
+
+def run_bounded(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    idle_timeout: float,
+    check: bool = True,
+) -> Completed:
+    """Like ``run``, for a command that waits on the network: silence ends it.
+
+    Any output on stdout or stderr counts as progress (git prints its progress meter on
+    stderr with ``--progress``). After ``idle_timeout`` seconds without a byte, the whole
+    process group is killed, which takes git's ssh and remote helpers with it, and
+    ``Stalled`` is raised. A dead connection never holds the caller for TCP's hours.
+    """
+    try:
+        child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_started(argv, exc) from exc
+    try:
+        stdout, stderr, stalled = _collect(child, idle_timeout)
+    finally:
+        if child.poll() is None:  # stalled, or interrupted while reading
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
+    if stalled:
+        raise Stalled(argv, stdout, stderr, idle_timeout)
+    if check and child.returncode != 0:
+        raise ProcessError(argv, child.returncode, stdout, stderr)
+    return Completed(tuple(argv), child.returncode, stdout, stderr)
+
+
+def _collect(child: subprocess.Popen[bytes], idle_timeout: float) -> tuple[bytes, bytes, bool]:
+    """Read both pipes until they close; True as the third value if the child went silent.
+
+    A child that exited while a descendant still holds a pipe (an ssh master that
+    daemonized) is done as soon as the pipes are quiet: its own output was all read.
+    """
+    assert child.stdout is not None
+    assert child.stderr is not None
+    chunks = {child.stdout.fileno(): bytearray(), child.stderr.fileno(): bytearray()}
+    out, err = chunks.values()
+    with selectors.DefaultSelector() as sel:
+        for fd in chunks:
+            sel.register(fd, selectors.EVENT_READ)
+        last = time.monotonic()
+        while sel.get_map():
+            left = last + idle_timeout - time.monotonic()
+            ready = sel.select(min(_EXIT_POLL, max(0.0, left)))
+            for key, _ in ready:
+                data = os.read(key.fd, _READ_SIZE)
+                if data:
+                    chunks[key.fd] += data
+                    last = time.monotonic()
+                else:
+                    sel.unregister(key.fd)
+            if not ready and child.poll() is not None:
+                break
+            if not ready and time.monotonic() - last >= idle_timeout:
+                return bytes(out), bytes(err), True
+    return bytes(out), bytes(err), False
+
+
+def _not_started(argv: Sequence[str], exc: OSError) -> ProcessError:
+    """The shell's codes: 127 for a missing program, 126 for one that cannot run."""
+    if isinstance(exc, FileNotFoundError):
+        return ProcessError(argv, 127, b"", f"{argv[0]}: not found".encode())
+    return ProcessError(argv, 126, b"", f"{argv[0]}: not executable".encode())
 
 
 class Ending(enum.Enum):
@@ -462,10 +552,60 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # a pid beyond any real one is not alive
         return False
     except PermissionError:
         return True
     except OSError as exc:  # pragma: no cover - other errnos mean it exists
         return exc.errno != errno.ESRCH
     return not _is_zombie(pid)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What tells a process apart from a later one with the same pid (SPEC §3.4.1).
+
+    ``start`` is when it started, in clock ticks after boot (``/proc/<pid>/stat``), and
+    ``boot`` names the boot (``/proc/sys/kernel/random/boot_id``): a reused pid has another
+    start, a reboot another boot.
+    """
+
+    start: int
+    boot: str
+
+
+def identity(pid: int) -> Identity | None:
+    """The identity of live process ``pid``; None if it is gone or cannot be told."""
+    if pid <= 0 or not pid_alive(pid):
+        return None
+    boot = boot_id()
+    if not _PROC_CHILDREN:
+        return _identity_psutil(pid, boot)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count after the last ")"
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if boot is None or len(fields) < 20 or not fields[19].isdigit():
+        return None
+    return Identity(int(fields[19]), boot)
+
+
+def _identity_psutil(pid: int, boot: str | None) -> Identity | None:
+    import psutil
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+    return Identity(int(started * 100), boot or f"booted-{int(psutil.boot_time())}")
+
+
+def boot_id() -> str | None:
+    """This boot's id (changes on every reboot); None where the system does not say."""
+    try:
+        text = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    return text or None
