@@ -323,7 +323,12 @@ class Repo:
         """Fetch ``branch`` into ``refs/remotes/<remote>/<branch>``; its sha or None."""
         refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
         try:
-            self._bounded("fetch", "--progress", "--no-tags", remote, refspec)
+            # index-pack (unpackLimit=1) reports bytes received every second; the default
+            # unpack-objects for small fetches says nothing until an object is complete, so a
+            # large file on a slow link would look like a stall.
+            self._bounded(
+                "-c", "fetch.unpackLimit=1", "fetch", "--progress", "--no-tags", remote, refspec
+            )
         except proc.ProcessError as exc:
             if "couldn't find remote ref" in exc.output:
                 return None

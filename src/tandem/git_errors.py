@@ -54,9 +54,12 @@ def command(args: Sequence[str]) -> str:
 def reason(output: str) -> str:
     """git's own reason: its first ``fatal:``/``error:`` line, else its first plain line."""
     lines = [line.strip() for line in re.split(r"[\r\n]+", output) if line.strip()]
-    for line in lines:
+    for i, line in enumerate(lines):
         if line.startswith(("fatal: ", "error: ")):
-            return line.removeprefix("error: ").removeprefix("fatal: ")
+            said = line.removeprefix("error: ").removeprefix("fatal: ")
+            if said.endswith(":") and i + 1 < len(lines):  # "unable to connect to host:" + why
+                said = f"{said} {lines[i + 1]}"
+            return said
     for line in lines:
         if not line.startswith(("hint:", "Hint:", "remote:", "To ")) and not _progress(line):
             return line

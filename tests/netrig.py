@@ -1,0 +1,523 @@
+"""A real network between tests and a git remote, with faults on demand.
+
+Everything binds 127.0.0.1 only and ends with its ``with`` block (or the test process).
+
+``GitDaemon(base)``
+    ``git daemon`` serving every repository under ``base`` over ``git://``, pushes on.
+    ``.port``; ``.url("remote.git")`` is ``git://127.0.0.1:<port>/remote.git``. Its own
+    process group, stopped by its pid (and given SIGTERM if the test process dies).
+
+``SmartHttp(base)``
+    Smart HTTP: ``git http-backend`` behind a small local HTTP server (a thread), pushes
+    on. ``.port``; ``.url("remote.git")``.
+
+``Proxy(port)``
+    A TCP proxy to ``127.0.0.1:<port>`` (a thread). ``.port``; ``.url(url)`` rewrites a
+    server's URL to go through the proxy. Faults, switched at any time from the test:
+
+    - ``passing()``: forward everything (the start, and ``heal()``);
+    - ``delay(ms)``: every byte arrives ``ms`` later, in each direction;
+    - ``throttle(bytes_per_sec)``: each direction at most that fast (steady, never still);
+    - ``blackhole()``: accept new connections and never answer; established ones freeze
+      (nothing is read or sent, nothing is closed), as a cut cable looks;
+    - ``freeze_after(nbytes)``: pass, then become a blackhole once ``nbytes`` went from
+      the server to the client (a cut in the middle of a transfer);
+    - ``reset()``: every connection, open or new, is reset (RST);
+    - ``refuse()``: stop listening, so a connect is refused; ``heal()`` listens again on
+      the same port;
+    - ``heal()``: back to ``passing()`` (no delay, no throttle); frozen connections resume.
+
+    ``.accepted`` counts connections, ``.downstream`` the bytes sent to clients.
+
+``network_env(env)``
+    ``env`` with ``GIT_ALLOW_PROTOCOL`` opened to ``git`` and ``http`` (the test config
+    allows only ``file``).
+
+Example::
+
+    with GitDaemon(tmp_path) as daemon, Proxy(daemon.port) as proxy:
+        git(clone, "remote", "add", "origin", proxy.url(daemon.url("remote.git")))
+        proxy.blackhole()
+        ...                      # a fetch now stalls; proxy.heal() ends the outage
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, TypeVar
+
+LOCAL = "127.0.0.1"
+_CHUNK = 1 << 16
+_MAX_QUEUED = 1 << 22  # per direction: stop reading when this much waits to be sent
+Mode = Literal["pass", "blackhole", "reset", "refuse"]
+_S = TypeVar("_S", bound="_Server")
+
+
+def network_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with git allowed to use git:// and http:// (and file)."""
+    return {**env, "GIT_ALLOW_PROTOCOL": "file:git:http"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOCAL, 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((LOCAL, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {LOCAL}:{port}")
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+class _Server:
+    """A context manager that stops what it started."""
+
+    port: int
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the server."""
+        raise NotImplementedError
+
+
+class GitDaemon(_Server):
+    """``git daemon`` on 127.0.0.1 serving the bare repositories under ``base``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = _free_port()
+        argv = [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            "--informative-errors",
+            f"--base-path={base}",
+            f"--listen={LOCAL}",
+            f"--port={self.port}",
+            str(base),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_DIR")}
+        self.process = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the daemon ends with the tests
+        )
+        _wait_listening(self.port, self.process)
+
+    def url(self, name: str) -> str:
+        """The git:// URL of repository ``name`` under ``base``."""
+        return f"git://{LOCAL}:{self.port}/{name}"
+
+    def stop(self) -> None:
+        """End the daemon and its per-connection children (its process group), by pid."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+class SmartHttp(_Server):
+    """Smart HTTP through ``git http-backend``, served by a thread."""
+
+    def __init__(self, base: Path) -> None:
+        handler = type("Handler", (_BackendHandler,), {"base": base})
+        self.server = ThreadingHTTPServer((LOCAL, 0), handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        """The http:// URL of repository ``name``."""
+        return f"http://{LOCAL}:{self.port}/{name}"
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class _BackendHandler(BaseHTTPRequestHandler):
+    """One request, handed to ``git http-backend`` as CGI."""
+
+    base: Path
+
+    def do_GET(self) -> None:
+        self._cgi()
+
+    def do_POST(self) -> None:
+        self._cgi()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests read git's output, not the server's."""
+
+    def _cgi(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self._body()
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "GIT_PROJECT_ROOT": str(self.base),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "tester",  # http-backend allows pushes of a known user
+            "REMOTE_ADDR": LOCAL,
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "HOME": os.environ.get("HOME", "/nonexistent"),
+        }
+        done = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, payload = done.stdout.partition(b"\r\n\r\n")
+        headers = [line.split(":", 1) for line in head.decode().splitlines() if ":" in line]
+        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+        self.send_response(int(status.split()[0]))
+        for key, value in headers:
+            if key.lower() != "status":
+                self.send_header(key, value.strip())
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(parts)
+
+
+@dataclass
+class _Flow:
+    """One direction of a proxied connection."""
+
+    src: socket.socket
+    dst: socket.socket
+    queue: deque[tuple[float, bytes]] = field(default_factory=deque)
+    queued: int = 0
+    next_free: float = 0.0  # with a throttle: when the next chunk may go out
+    eof: bool = False
+    shut: bool = False
+
+
+@dataclass
+class _Pair:
+    """A client connection and its connection to the server (None until connected)."""
+
+    client: socket.socket
+    upstream: socket.socket | None = None
+    flows: list[_Flow] = field(default_factory=list)
+
+
+class Proxy(_Server):
+    """A TCP proxy to ``127.0.0.1:<target>`` whose faults the test switches."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.accepted = 0
+        self.downstream = 0
+        self._mode: Mode = "pass"
+        self._delay = 0.0
+        self._rate: float | None = None
+        self._freeze_at: int | None = None
+        self._lock = threading.Lock()
+        self._pairs: list[_Pair] = []
+        self._listener: socket.socket | None = None
+        self._stopping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.port = self._listen(0)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    # -- control, from the test --------------------------------------------------------
+    def url(self, url: str) -> str:
+        """``url`` (of a server on 127.0.0.1) with its port replaced by the proxy's."""
+        scheme, _, rest = url.partition("://")
+        _, _, path = rest.partition("/")
+        return f"{scheme}://{LOCAL}:{self.port}/{path}"
+
+    def passing(self) -> None:
+        """Forward everything."""
+        self._set("pass")
+
+    def delay(self, ms: float) -> None:
+        """Forward everything ``ms`` milliseconds late."""
+        self._set("pass", delay=ms / 1000, rate=self._rate)
+
+    def throttle(self, bytes_per_sec: float) -> None:
+        """Forward each direction at most ``bytes_per_sec`` fast."""
+        self._set("pass", delay=self._delay, rate=bytes_per_sec)
+
+    def blackhole(self) -> None:
+        """Accept, then never answer; freeze established connections."""
+        self._set("blackhole")
+
+    def freeze_after(self, nbytes: int) -> None:
+        """Pass until ``nbytes`` more went to the clients, then become a blackhole."""
+        with self._lock:
+            self._freeze_at = self.downstream + nbytes
+        self._set("pass")
+
+    def reset(self) -> None:
+        """Reset every connection, open or new."""
+        self._set("reset")
+
+    def refuse(self) -> None:
+        """Stop listening: connections are refused."""
+        self._set("refuse")
+
+    def heal(self) -> None:
+        """End any fault: forward everything again."""
+        self._set("pass")
+
+    def stop(self) -> None:
+        """Stop the proxy thread and close every socket."""
+        with self._lock:
+            self._stopping = True
+        self._wake_w.send(b"x")
+        self._thread.join(timeout=10)
+        for pair in self._pairs:
+            self._close(pair, rst=False)
+        for sock in (self._listener, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+
+    def _set(self, mode: Mode, delay: float = 0.0, rate: float | None = None) -> None:
+        with self._lock:
+            self._mode = mode
+            self._delay = delay
+            self._rate = rate
+            if mode != "pass":
+                self._freeze_at = None
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    # -- the loop, in the proxy thread -------------------------------------------------
+    def _listen(self, port: int) -> int:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOCAL, port))
+        listener.listen(64)
+        self._listener = listener
+        return int(listener.getsockname()[1])
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                mode, delay, rate = self._mode, self._delay, self._rate
+            self._apply(mode)
+            readers, writers, timeout = self._interest(mode)
+            ready_r, ready_w, _ = select.select(readers, writers, [], timeout)
+            for sock in ready_r:
+                self._readable(sock, mode, delay, rate)
+            for sock in ready_w:
+                self._writable(sock)
+            self._reap()
+
+    def _apply(self, mode: Mode) -> None:
+        """Make the listener and open connections match the mode."""
+        if mode == "refuse" and self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        elif mode != "refuse" and self._listener is None:
+            self._listen(self.port)
+        if mode == "reset":
+            for pair in self._pairs:
+                self._close(pair, rst=True)
+            self._pairs.clear()
+        if mode == "pass":
+            for pair in list(self._pairs):
+                if pair.upstream is None:
+                    self._connect(pair)
+
+    def _interest(self, mode: Mode) -> tuple[list[socket.socket], list[socket.socket], float]:
+        readers: list[socket.socket] = [self._wake_r]
+        writers: list[socket.socket] = []
+        if self._listener is not None:
+            readers.append(self._listener)
+        timeout = 0.5
+        if mode != "pass":
+            return readers, writers, timeout
+        now = time.monotonic()
+        for pair in self._pairs:
+            for flow in pair.flows:
+                if not flow.eof and flow.queued < _MAX_QUEUED:
+                    readers.append(flow.src)
+                if flow.queue:
+                    due = flow.queue[0][0] - now
+                    if due <= 0:
+                        writers.append(flow.dst)
+                    timeout = min(timeout, max(due, 0.0))
+        return readers, writers, timeout
+
+    def _readable(self, sock: socket.socket, mode: Mode, delay: float, rate: float | None) -> None:
+        if sock is self._wake_r:
+            sock.recv(_CHUNK)
+        elif sock is self._listener:
+            self._accept(mode)
+        elif mode == "pass":
+            for pair in self._pairs:
+                for flow in pair.flows:
+                    if flow.src is sock:
+                        self._pull(flow, delay, rate)
+
+    def _accept(self, mode: Mode) -> None:
+        assert self._listener is not None
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return
+        self.accepted += 1
+        pair = _Pair(client)
+        if mode == "reset":
+            self._close(pair, rst=True)
+            return
+        self._pairs.append(pair)
+        if mode == "pass":
+            self._connect(pair)
+
+    def _connect(self, pair: _Pair) -> None:
+        try:
+            upstream = socket.create_connection((LOCAL, self.target), timeout=5)
+        except OSError:
+            self._close(pair, rst=True)
+            self._pairs.remove(pair)
+            return
+        pair.upstream = upstream
+        pair.flows = [_Flow(pair.client, upstream), _Flow(upstream, pair.client)]
+        for sock in (pair.client, upstream):
+            sock.setblocking(False)
+
+    def _pull(self, flow: _Flow, delay: float, rate: float | None) -> None:
+        try:
+            data = flow.src.recv(_CHUNK if rate is None else max(1, min(_CHUNK, int(rate / 20))))
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            flow.eof = True
+            return
+        due = time.monotonic() + delay
+        if rate is not None:  # pace the chunks: each leaves when the last one's time is up
+            due = max(due, flow.next_free)
+            flow.next_free = due + len(data) / rate
+        flow.queue.append((due, data))
+        flow.queued += len(data)
+
+    def _writable(self, sock: socket.socket) -> None:
+        now = time.monotonic()
+        for pair in self._pairs:
+            for flow in pair.flows:
+                while flow.dst is sock and flow.queue and flow.queue[0][0] <= now:
+                    if not self._push(pair, flow):
+                        break
+
+    def _push(self, pair: _Pair, flow: _Flow) -> bool:
+        """Send the head of ``flow``'s queue; False when the socket is full."""
+        due, data = flow.queue[0]
+        if flow.src is not pair.client:  # server → client: the bytes that can freeze
+            data = self._until_freeze(data)
+            if not data:
+                return False
+        try:
+            sent = flow.dst.send(data)
+        except BlockingIOError:
+            return False
+        except OSError:
+            flow.queue.clear()
+            flow.eof = True
+            return False
+        if flow.src is not pair.client:
+            self.downstream += sent
+        rest = flow.queue[0][1][sent:]
+        flow.queued -= sent
+        if rest:
+            flow.queue[0] = (due, rest)
+        else:
+            flow.queue.popleft()
+        return True
+
+    def _until_freeze(self, data: bytes) -> bytes:
+        with self._lock:
+            if self._freeze_at is None:
+                return data
+            left = self._freeze_at - self.downstream
+            if left <= 0:
+                self._mode = "blackhole"
+                self._freeze_at = None
+                return b""
+        return data[:left]
+
+    def _reap(self) -> None:
+        """Pass on half-closes once their data went out; drop connections done both ways."""
+        for pair in list(self._pairs):
+            for flow in pair.flows:
+                if flow.eof and not flow.queue and not flow.shut:
+                    with contextlib.suppress(OSError):
+                        flow.dst.shutdown(socket.SHUT_WR)
+                    flow.shut = True
+            if pair.flows and all(flow.shut for flow in pair.flows):
+                self._close(pair, rst=False)
+                self._pairs.remove(pair)
+
+    @staticmethod
+    def _close(pair: _Pair, *, rst: bool) -> None:
+        for sock in (pair.client, pair.upstream):
+            if sock is None:
+                continue
+            if rst:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
