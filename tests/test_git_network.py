@@ -72,7 +72,8 @@ def push(net: Net) -> object:
     git(net.clone, "fetch", "--quiet", str(net.remote), "main")
     git(net.clone, "reset", "--quiet", "--hard", "FETCH_HEAD")
     git(net.clone, "commit", "--quiet", "--allow-empty", "-m", f"more {time.monotonic()}")
-    return net.repo.push("origin", "main")
+    net.repo.push("origin", "main")
+    return None
 
 
 def ls_remote(net: Net) -> object:
