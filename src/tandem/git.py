@@ -234,7 +234,7 @@ class Repo:
     def changed_paths(self, commit: str) -> list[str]:
         """Paths that ``commit`` changed against its first parent."""
         out = self.git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", commit).stdout
-        return [p.decode() for p in out.split(b"\0") if p]
+        return [p.decode("utf-8", errors="surrogateescape") for p in out.split(b"\0") if p]
 
     def log_trailers(self, key: str, max_count: int = 2000) -> dict[str, str]:
         """{trailer value: short sha} for recent commits that carry trailer ``key``."""

@@ -119,7 +119,7 @@ def remote_error(
             f"remote '{remote}' unreachable: {reason(output)} ({cmd})", _FIX_OUTAGE
         )
     return GitError(
-        f"{cmd} from remote '{remote}' failed: {reason(output)}", "check `git remote -v`"
+        f"{cmd} failed (remote '{remote}'): {reason(output)}", "check `git remote -v`"
     )
 
 
