@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from helpers import make_host, tandem
-from tandem import proc
+from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner, this_owner
 from tandem.state import State, format_time, parse
@@ -36,8 +36,8 @@ def live() -> Iterator[subprocess.Popen[bytes]]:
         child.wait()
 
 
-def identity_of(pid: int) -> proc.Identity:
-    found = proc.identity(pid)
+def identity_of(pid: int) -> lease.Identity:
+    found = lease.identity(pid)
     assert found is not None
     return found
 
@@ -61,9 +61,9 @@ def ident(owner: Any, start: Any, boot: Any) -> dict[str, Any]:
 
 def test_this_owner_is_host_pid_with_this_process_identity() -> None:
     assert str(ME) == f"{HOST}:{os.getpid()}"
-    assert ME.identity == proc.identity(os.getpid())
+    assert ME.identity == lease.identity(os.getpid())
     assert ME.identity is not None
-    assert ME.identity.boot == proc.boot_id()
+    assert ME.identity.boot == lease.boot_id()
 
 
 def test_a_pid_now_held_by_another_process_is_taken_over_at_once(
@@ -71,7 +71,7 @@ def test_a_pid_now_held_by_another_process_is_taken_over_at_once(
 ) -> None:
     owner = f"{HOST}:{live.pid}"
     earlier = identity_of(live.pid).start - 1  # the process that had this pid before
-    state = running(owner, ident(owner, earlier, proc.boot_id()), NOW + timedelta(hours=1))
+    state = running(owner, ident(owner, earlier, lease.boot_id()), NOW + timedelta(hours=1))
     assert state.check_lease("galph", ME, NOW) == owner
 
 

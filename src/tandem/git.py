@@ -151,7 +151,7 @@ class Repo:
 
     def _remote_url(self, remote: str) -> str | None:
         """The URL of ``remote`` (or ``remote`` itself, when it is a URL or a path)."""
-        done = self._run(("remote", "get-url", remote), check=False)
+        done = self.git("remote", "get-url", remote, check=False)
         return (done.text.strip() or None) if done.returncode == 0 else remote
 
     def _text(self, *args: str) -> str:

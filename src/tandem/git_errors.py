@@ -37,6 +37,8 @@ _HTTP_AUTH = re.compile(
 _DENIED = re.compile(r"access denied|not exported|permission denied|insufficient permission", re.I)
 # scp-like ``user@host:path`` or ``ssh://user@host:port/path``
 _SSH_URL = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)[:/]")
+_GIT_SAYS = ("fatal: ", "error: ")
+_GENERIC = ("Could not read from remote repository", "the remote end hung up unexpectedly")
 _FIX_OUTAGE = "check the network; nothing was lost: waiting retries it, or rerun when it is back"
 
 
@@ -52,18 +54,29 @@ def command(args: Sequence[str]) -> str:
 
 
 def reason(output: str) -> str:
-    """git's own reason: its first ``fatal:``/``error:`` line, else its first plain line."""
+    """git's own reason: its first telling ``fatal:``/``error:`` line, else its first line.
+
+    git's closing "Could not read from remote repository" says less than what ssh or the
+    transport printed before it, so that comes first when there is one.
+    """
     lines = [line.strip() for line in re.split(r"[\r\n]+", output) if line.strip()]
-    for i, line in enumerate(lines):
-        if line.startswith(("fatal: ", "error: ")):
-            said = line.removeprefix("error: ").removeprefix("fatal: ")
-            if said.endswith(":") and i + 1 < len(lines):  # "unable to connect to host:" + why
-                said = f"{said} {lines[i + 1]}"
-            return said
-    for line in lines:
-        if not line.startswith(("hint:", "Hint:", "remote:", "To ")) and not _progress(line):
-            return line
-    return "no message"
+    said = [_said(lines, i) for i, line in enumerate(lines) if line.startswith(_GIT_SAYS)]
+    plain = [
+        line
+        for line in lines
+        if not line.startswith((*_GIT_SAYS, "hint:", "Hint:", "remote:", "To "))
+        and not _progress(line)
+    ]
+    telling = [line for line in said if not line.startswith(_GENERIC)]
+    return (telling or plain or said or ["no message"])[0]
+
+
+def _said(lines: list[str], i: int) -> str:
+    """Line ``i`` without its prefix; "unable to connect to host:" takes the next line."""
+    text = lines[i].removeprefix("error: ").removeprefix("fatal: ")
+    if text.endswith(":") and i + 1 < len(lines):
+        text = f"{text} {lines[i + 1]}"
+    return text
 
 
 def _progress(line: str) -> bool:
@@ -118,9 +131,7 @@ def remote_error(
         return RemoteUnreachable(
             f"remote '{remote}' unreachable: {reason(output)} ({cmd})", _FIX_OUTAGE
         )
-    return GitError(
-        f"{cmd} failed (remote '{remote}'): {reason(output)}", "check `git remote -v`"
-    )
+    return GitError(f"{cmd} failed (remote '{remote}'): {reason(output)}", "check `git remote -v`")
 
 
 def _refusal(remote: str, url: str | None, cmd: str, output: str) -> RemoteRefused | None:

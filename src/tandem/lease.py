@@ -21,6 +21,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from tandem import proc
@@ -28,6 +29,57 @@ from tandem import proc
 Verdict = Literal["mine", "stale", "held"]
 _MAX_PID = 2**31 - 1  # pid_t; larger "pids" are garbage, never passed to the kernel
 _BOOT = re.compile(r"[0-9A-Za-z-]{1,64}")
+_PROC = Path("/proc/self/stat").exists()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What tells a process apart from a later one with the same pid.
+
+    ``start`` is when it started, in clock ticks after boot (``/proc/<pid>/stat``), and
+    ``boot`` names the boot (``/proc/sys/kernel/random/boot_id``): a reused pid has another
+    start, a reboot another boot.
+    """
+
+    start: int
+    boot: str
+
+
+def identity(pid: int) -> Identity | None:
+    """The identity of live process ``pid``; None if it is gone or cannot be told."""
+    if not 0 < pid <= _MAX_PID or not proc.pid_alive(pid):
+        return None
+    boot = boot_id()
+    if not _PROC:
+        return _identity_psutil(pid, boot)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count after the last ")"
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if boot is None or len(fields) < 20 or not fields[19].isdigit():
+        return None
+    return Identity(int(fields[19]), boot)
+
+
+def _identity_psutil(pid: int, boot: str | None) -> Identity | None:
+    import psutil
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+    return Identity(int(started * 100), boot or f"booted-{int(psutil.boot_time())}")
+
+
+def boot_id() -> str | None:
+    """This boot's id (changes on every reboot); None where the system does not say."""
+    try:
+        text = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    return text or None
 
 
 @dataclass(frozen=True)
@@ -36,13 +88,13 @@ class Owner:
 
     host: str
     pid: int
-    identity: proc.Identity | None = None
+    identity: Identity | None = None
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}"
 
     @classmethod
-    def parse(cls, text: str, identity: proc.Identity | None = None) -> Owner | None:
+    def parse(cls, text: str, identity: Identity | None = None) -> Owner | None:
         """``host:pid`` as stored in ``lease_owner``; None when it names no process."""
         host, _, pid = text.rpartition(":")
         if not host or not pid.isdigit() or len(pid) > 10 or not 0 < int(pid) <= _MAX_PID:
@@ -59,14 +111,14 @@ class Owner:
             return False
         if self.identity is None:
             return None
-        now = proc.identity(self.pid)
+        now = identity(self.pid)
         return None if now is None else now == self.identity
 
 
 def this_owner() -> Owner:
     """The owner this process writes into a lease."""
     pid = os.getpid()
-    return Owner(socket.gethostname(), pid, proc.identity(pid))
+    return Owner(socket.gethostname(), pid, identity(pid))
 
 
 def judge(holder: Owner | None, me: Owner, expired: bool) -> Verdict:
@@ -84,12 +136,12 @@ def judge(holder: Owner | None, me: Owner, expired: bool) -> Verdict:
     return "stale" if expired else "held"
 
 
-def identity_to_json(owner: str, identity: proc.Identity) -> dict[str, Any]:
+def identity_to_json(owner: str, identity: Identity) -> dict[str, Any]:
     """The ``lease_identity`` object of the lease held by ``owner``."""
     return {"owner": owner, "start": identity.start, "boot": identity.boot}
 
 
-def identity_from_json(value: Any, owner: str | None) -> proc.Identity | None:
+def identity_from_json(value: Any, owner: str | None) -> Identity | None:
     """The identity stored for ``owner``; None if it belongs to another owner or is absent.
 
     ValueError says what a malformed value should be.
@@ -105,4 +157,4 @@ def identity_from_json(value: Any, owner: str | None) -> proc.Identity | None:
         raise ValueError("an object whose boot is a boot id (letters, digits, dashes)")
     if not isinstance(value["owner"], str):
         raise ValueError("an object whose owner is a string")
-    return proc.Identity(start, boot) if value["owner"] == owner else None
+    return Identity(start, boot) if value["owner"] == owner else None

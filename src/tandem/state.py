@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from tandem import lease, proc
+from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner
 
@@ -103,7 +103,7 @@ class State:
     last_update: str | None = None
     lease_owner: str | None = None
     lease_expires_at: str | None = None
-    lease_identity: proc.Identity | None = None  # of lease_owner's process (lease.py)
+    lease_identity: lease.Identity | None = None  # of lease_owner's process (lease.py)
     galph_commit: str | None = None
     ralph_commit: str | None = None
     last_prompt: str | None = None
@@ -215,7 +215,7 @@ class State:
             value = getattr(self, key)
             if key in ("exit", "exit_reason", "lease_identity") and not value:
                 continue
-            if isinstance(value, proc.Identity):
+            if isinstance(value, lease.Identity):
                 value = lease.identity_to_json(self.lease_owner or "", value)
             data[key] = value.to_json() if isinstance(value, Failure) else value
         data.update(self.extra)
@@ -373,7 +373,7 @@ class _Checker:
             raise self._bad(key, "an ISO 8601 UTC time like 2026-01-20T03:29:29Z") from None
         return value
 
-    def identity(self, key: str, owner: str | None) -> proc.Identity | None:
+    def identity(self, key: str, owner: str | None) -> lease.Identity | None:
         try:
             return lease.identity_from_json(self.data.get(key), owner)
         except ValueError as exc:
