@@ -273,6 +273,7 @@ class Proxy(_Server):
         self._pairs: list[_Pair] = []
         self._listener: socket.socket | None = None
         self._stopping = False
+        self.failure: BaseException | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self.port = self._listen(0)
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -330,6 +331,8 @@ class Proxy(_Server):
         for sock in (self._listener, self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
+        if self.failure is not None:
+            raise RuntimeError("the proxy thread failed") from self.failure
 
     def _set(self, mode: Mode, delay: float = 0.0, rate: float | None = None) -> None:
         with self._lock:
@@ -351,6 +354,12 @@ class Proxy(_Server):
         return int(listener.getsockname()[1])
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # the test sees it at stop(), not as a silent hang
+            self.failure = exc
+
+    def _serve(self) -> None:
         while True:
             with self._lock:
                 if self._stopping:

@@ -122,6 +122,14 @@ def test_a_slow_but_moving_fetch_is_not_cut(daemon_net: Net) -> None:
     assert time.monotonic() - started > BOUND
 
 
+def test_the_proxy_delays_each_direction(daemon_net: Net) -> None:
+    sha = ls_remote(daemon_net)
+    daemon_net.proxy.delay(200)
+    started = time.monotonic()
+    assert ls_remote(daemon_net) == sha
+    assert time.monotonic() - started >= 0.4  # at least one round trip, 0.2 s each way
+
+
 @pytest.mark.parametrize("name", list(OPS))
 def test_a_reset_is_an_outage(daemon_net: Net, name: str) -> None:
     daemon_net.proxy.reset()

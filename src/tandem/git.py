@@ -24,37 +24,15 @@ _COMMITTED = re.compile(r"\[[^\]]* ([0-9a-f]{7,40})\] ")
 # pre-commit does): a run started from a git hook or an editor's terminal inherits
 # GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE, GIT_OBJECT_DIRECTORY, pathspec switches
 # (GIT_LITERAL_PATHSPECS, GIT_ICASE_PATHSPECS) and the like, which point git at another
-# repository or index or change what a pathspec means. Kept: how to reach and log in to
-# the remote, which config files to read (and GIT_CONFIG_KEY_n/VALUE_n), who commits, and
-# where git's own programs are.
-_KEPT_GIT_VARS = frozenset(
-    {
-        "GIT_SSH",
-        "GIT_SSH_COMMAND",
-        "GIT_SSH_VARIANT",
-        "GIT_ASKPASS",
-        "GIT_PROXY_COMMAND",
-        "GIT_ALLOW_PROTOCOL",
-        "GIT_PROTOCOL_FROM_USER",
-        "GIT_HTTP_PROXY_AUTHMETHOD",
-        "GIT_HTTP_USER_AGENT",
-        "GIT_SSL_CAINFO",
-        "GIT_SSL_CAPATH",
-        "GIT_SSL_CERT",
-        "GIT_SSL_KEY",
-        "GIT_SSL_NO_VERIFY",
-        "GIT_CONFIG_GLOBAL",
-        "GIT_CONFIG_SYSTEM",
-        "GIT_CONFIG_NOSYSTEM",
-        "GIT_CONFIG_COUNT",
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-        "GIT_EXEC_PATH",
-        "GIT_TERMINAL_PROMPT",
-    }
-)
+# repository or index or change what a pathspec means. Kept, because the user set them
+# on purpose and none of them redirects git:
+_REACH = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_PROXY_COMMAND")
+_ALLOW = ("GIT_ALLOW_PROTOCOL", "GIT_PROTOCOL_FROM_USER", "GIT_TERMINAL_PROMPT")
+_HTTP = ("GIT_HTTP_PROXY_AUTHMETHOD", "GIT_HTTP_USER_AGENT", "GIT_SSL_NO_VERIFY")
+_TLS = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY")
+_CONFIG = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT")
+_WHO = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
+_KEPT_GIT_VARS = frozenset((*_REACH, *_ALLOW, *_HTTP, *_TLS, *_CONFIG, *_WHO, "GIT_EXEC_PATH"))
 _KEPT_GIT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
 
