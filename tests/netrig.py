@@ -33,6 +33,11 @@ Everything binds 127.0.0.1 only and ends with its ``with`` block (or the test pr
     ``env`` with ``GIT_ALLOW_PROTOCOL`` opened to ``git`` and ``http`` (the test config
     allows only ``file``).
 
+``served(remote, clones)``
+    A context manager for the sync tests: serves the bare ``remote`` with a ``GitDaemon``
+    behind a ``Proxy``, points each clone's ``origin`` at the proxy, and yields the
+    ``Served(daemon, proxy)``. Run tandem in those clones with ``network_env(env)``.
+
 Example::
 
     with GitDaemon(tmp_path) as daemon, Proxy(daemon.port) as proxy:
@@ -54,7 +59,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,6 +76,24 @@ _S = TypeVar("_S", bound="_Server")
 def network_env(env: Mapping[str, str]) -> dict[str, str]:
     """``env`` with git allowed to use git:// and http:// (and file)."""
     return {**env, "GIT_ALLOW_PROTOCOL": "file:git:http"}
+
+
+@dataclass(frozen=True)
+class Served:
+    """What ``served`` started."""
+
+    daemon: GitDaemon
+    proxy: Proxy
+
+
+@contextlib.contextmanager
+def served(remote: Path, clones: Iterable[Path]) -> Iterator[Served]:
+    """Serve ``remote`` over git:// through a proxy; every clone's origin goes through it."""
+    with GitDaemon(remote.parent) as daemon, Proxy(daemon.port) as proxy:
+        url = proxy.url(daemon.url(remote.name))
+        for clone in clones:
+            subprocess.run(["git", "remote", "set-url", "origin", url], cwd=clone, check=True)
+        yield Served(daemon, proxy)
 
 
 def _free_port() -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import git
-from netrig import GitDaemon, Proxy, SmartHttp, network_env
+from helpers import git, make_pair, remote_subjects, tandem
+from netrig import GitDaemon, Proxy, SmartHttp, network_env, served
 from tandem.errors import RemoteUnreachable
 from tandem.git import Repo
 
@@ -176,3 +176,42 @@ def _helpers_for(port: int) -> list[int]:
         if f":{port}/".encode() in cmdline:
             found.append(int(entry.name))
     return found
+
+
+# -- tandem itself over the network ------------------------------------------------------
+def test_a_sync_turn_over_git_daemon_through_the_proxy(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path)
+    galph = pair.clones["galph"]
+    with served(pair.remote, [galph.root]) as net:
+        result = tandem(
+            galph.root,
+            "supervisor",
+            "--sync-via-git",
+            "--iterations",
+            "1",
+            env=network_env(galph.env()),
+        )
+        assert result.code == 0, result.err
+        assert net.proxy.accepted >= 3  # sync, claim push, finish push at least
+    assert "actor=galph → next=ralph status=ok" in remote_subjects(pair.remote)[-1]
+
+
+def test_a_sync_run_that_cannot_reach_the_remote_says_so_in_one_line(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path)
+    galph = pair.clones["galph"]
+    with served(pair.remote, [galph.root]) as net:
+        net.proxy.refuse()
+        result = tandem(
+            galph.root,
+            "supervisor",
+            "--sync-via-git",
+            "--iterations",
+            "1",
+            env=network_env(galph.env()),
+        )
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("tandem: error: remote 'origin' unreachable: unable to connect to ")
+    assert "Connection refused (git fetch); check the network" in last
+    assert galph.calls() == []
