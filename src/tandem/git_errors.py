@@ -34,6 +34,7 @@ _HTTP_AUTH = re.compile(
     r"terminal prompts disabled",
     re.IGNORECASE,
 )
+_MISSING = re.compile(r"repository '[^']*' not found|Repository not found")
 _DENIED = re.compile(r"access denied|not exported|permission denied|insufficient permission", re.I)
 # scp-like ``user@host:path`` or ``ssh://user@host:port/path``
 _SSH_URL = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)[:/]")
@@ -157,6 +158,11 @@ def _refusal(remote: str, url: str | None, cmd: str, output: str) -> RemoteRefus
         return RemoteRefused(
             f"{said}: {reason(output)}",
             "store credentials with access (a credential helper or token); tandem never prompts",
+        )
+    if _MISSING.search(output):  # the server answered; a private repository looks missing
+        return RemoteRefused(
+            f"{said}: {reason(output)}",
+            "check the remote URL (`git remote -v`) and that your credentials can see it",
         )
     if _DENIED.search(output):
         return RemoteRefused(
