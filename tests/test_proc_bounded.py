@@ -36,6 +36,34 @@ def test_silence_kills_the_command_and_what_it_started(tmp_path: Path) -> None:
         time.sleep(0.05)
 
 
+def test_a_stalled_command_gets_sigterm_first_to_clean_up(tmp_path: Path) -> None:
+    marker = tmp_path / "cleaned"
+    code = (  # git removes its .lock files on SIGTERM, like this handler does its marker
+        "import signal, sys, time\n"
+        "def clean(*_):\n"
+        f"    open({str(marker)!r}, 'w').write('x'); sys.exit(1)\n"
+        "signal.signal(signal.SIGTERM, clean)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with pytest.raises(proc.Stalled):
+        proc.run_bounded(py(code), cwd=tmp_path, env={}, idle_timeout=1.0)
+    assert marker.read_text() == "x"
+
+
+def test_a_command_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(proc.Stalled):
+        proc.run_bounded(py(code), cwd=tmp_path, env={}, idle_timeout=1.0)
+    assert time.monotonic() - started < 10
+
+
 def test_steady_output_keeps_a_long_command_going(tmp_path: Path) -> None:
     code = (  # 2 s in all, never 1 s silent: like git's progress meter
         "import sys, time\n"

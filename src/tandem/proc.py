@@ -37,6 +37,7 @@ _PR_SET_PDEATHSIG = 1
 _DRAIN_SECS = 1.0
 # How often a bounded command that went quiet is checked for having exited.
 _EXIT_POLL = 0.2
+_TERM_GRACE = 1.0  # a stalled command's group gets this long after SIGTERM
 _PROC_CHILDREN = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
 
 
@@ -105,11 +106,11 @@ def run(
 
 
 class Stalled(ProcessError):
-    """A bounded command made no progress for too long; its process group was killed."""
+    """A bounded command made no progress for too long; its process group was ended."""
 
     def __init__(self, argv: Sequence[str], stdout: bytes, stderr: bytes, silent: float) -> None:
         self.silent = silent
-        super().__init__(argv, -signal.SIGKILL, stdout, stderr)
+        super().__init__(argv, -signal.SIGTERM, stdout, stderr)
 
 
 def run_bounded(
@@ -124,8 +125,8 @@ def run_bounded(
 
     Any output on stdout or stderr counts as progress (git prints its progress meter on
     stderr with ``--progress``). After ``idle_timeout`` seconds without a byte, the whole
-    process group is killed, which takes git's ssh and remote helpers with it, and
-    ``Stalled`` is raised. A dead connection never holds the caller for TCP's hours.
+    process group is ended (``_end_group``), which takes git's ssh and remote helpers
+    with it, and ``Stalled`` is raised. A dead connection never holds the caller for TCP's hours.
     """
     try:
         child = subprocess.Popen(
@@ -143,8 +144,7 @@ def run_bounded(
         stdout, stderr, stalled = _collect(child, idle_timeout)
     finally:
         if child.poll() is None:  # stalled, or interrupted while reading
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
+            _end_group(child)
         child.wait()
         for pipe in (child.stdout, child.stderr):
             if pipe is not None:
@@ -154,6 +154,20 @@ def run_bounded(
     if check and child.returncode != 0:
         raise ProcessError(argv, child.returncode, stdout, stderr)
     return Completed(tuple(argv), child.returncode, stdout, stderr)
+
+
+def _end_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's group, SIGKILL after a short grace.
+
+    git removes its lock and temp files when it gets SIGTERM, so a stalled fetch or push
+    that is ended leaves no ``.lock`` behind to block the next one; SIGKILL ends whatever
+    did not listen (an ssh stuck in the kernel).
+    """
+    for sig, grace in ((signal.SIGTERM, _TERM_GRACE), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=grace)
 
 
 def _collect(child: subprocess.Popen[bytes], idle_timeout: float) -> tuple[bytes, bytes, bool]:
