@@ -17,10 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tandem.errors import LeaseHeld, StateError
+from tandem.lease import Owner, this_owner
 from tandem.state import Failure, State, StateFile, format_time, initial, parse
 
 NOW = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
-OWNER = "host-a:100"
+OWNER = Owner("host-a", 100)
+ME = this_owner()
 
 
 def state_text(**fields: object) -> str:
@@ -142,7 +144,7 @@ def test_galph_turn_starts_from_idle_complete_or_failed() -> None:
     for status in ("idle", "complete", "failed"):
         state = State(status=status).begin("galph", OWNER, NOW, 60)
         assert state.status == "running-galph"
-        assert state.lease_owner == OWNER
+        assert state.lease_owner == str(OWNER)
         assert state.lease_expires_at == format_time(NOW + timedelta(seconds=60))
 
 
@@ -209,7 +211,7 @@ def test_live_lease_of_another_process_is_refused_naming_owner_and_expiry() -> N
         owner = f"{socket.gethostname()}:{sleeper.pid}"
         state = running_state(owner, NOW + timedelta(hours=1))
         with pytest.raises(LeaseHeld) as caught:
-            state.stale_owner("galph", "me:1", NOW)
+            state.check_lease("galph", ME, NOW)
         assert owner in str(caught.value)
         assert "2026-01-20T04:29:29Z" in str(caught.value)
     finally:
@@ -220,8 +222,8 @@ def test_live_lease_of_another_process_is_refused_naming_owner_and_expiry() -> N
 def test_lease_of_another_host_is_refused_until_it_expires() -> None:
     state = running_state("elsewhere:42", NOW + timedelta(minutes=5))
     with pytest.raises(LeaseHeld):
-        state.stale_owner("galph", "me:1", NOW)
-    assert state.stale_owner("galph", "me:1", NOW + timedelta(minutes=6)) == "elsewhere:42"
+        state.check_lease("galph", ME, NOW)
+    assert state.check_lease("galph", ME, NOW + timedelta(minutes=6)) == "elsewhere:42"
 
 
 def test_lease_of_a_dead_pid_on_this_host_is_taken_over() -> None:
@@ -229,8 +231,8 @@ def test_lease_of_a_dead_pid_on_this_host_is_taken_over() -> None:
     dead.wait()
     owner = f"{socket.gethostname()}:{dead.pid}"
     state = running_state(owner, NOW + timedelta(hours=1))
-    assert state.stale_owner("galph", "me:1", NOW) == owner
+    assert state.check_lease("galph", ME, NOW) == owner
 
 
 def test_no_lease_question_when_the_turn_is_not_running() -> None:
-    assert State().stale_owner("galph", "me:1", NOW) is None
+    assert State().check_lease("galph", ME, NOW) is None

@@ -46,15 +46,23 @@ class AgentError(TandemError):
 
 
 class GitError(TandemError):
-    """A git operation failed; the message says what to do."""
+    """A git command failed: the message names the command and git's reason, and the fix.
+
+    Every failure of a git command that leaves ``git.py`` is one of these (SPEC §13.1
+    rule 6); no lower-level process error escapes it.
+    """
 
 
 class NotAGitRepo(GitError):
     """The host is not inside a git work tree."""
 
 
+class GitLocked(GitError):
+    """A git lock file (``index.lock``, a ref's ``.lock``) is in the way."""
+
+
 class PushRejected(GitError):
-    """The remote refused a push (it moved, or the push is not a fast-forward)."""
+    """A push was not a fast-forward: the remote moved. Fetch, rebase, push again."""
 
 
 class RebaseConflict(GitError):
@@ -62,7 +70,14 @@ class RebaseConflict(GitError):
 
 
 class RemoteUnreachable(GitError):
-    """The remote could not be reached (network, path, permissions)."""
+    """The remote could not be reached, or stopped answering: an outage, worth a retry."""
+
+
+class RemoteRefused(GitError):
+    """The remote answered and said no (host key, authentication, permission, a hook).
+
+    Not an outage: retrying cannot help, so waiting loops stop on it (SPEC §8.7).
+    """
 
 
 class ClaimedElsewhere(TandemError):

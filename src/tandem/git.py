@@ -1,8 +1,10 @@
 """Small git operations over ``proc.run``, with machine-readable output.
 
-Low-level failures are translated here, once, into ``GitError``s that say what to do.
-tandem never resets, cleans, stashes or force-pushes anything of the user's (SPEC §13);
-the one history edit it makes is dropping its own unpushed claim commits (``drop_commits``).
+Every failure of a git command that leaves this module is a ``GitError`` naming the
+command and git's reason (translated by ``git_errors``); commands that talk to the remote
+end when they make no progress for ``network_timeout`` seconds (SPEC §8.7). tandem never
+resets, cleans, stashes or force-pushes anything of the user's (SPEC §13); the one history
+edit it makes is dropping its own unpushed claim commits (``drop_commits``).
 """
 
 from __future__ import annotations
@@ -14,23 +16,38 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tandem import proc
-from tandem.errors import (
-    GitError,
-    NotAGitRepo,
-    PushRejected,
-    RebaseConflict,
-    RemoteUnreachable,
-)
+from tandem import git_errors, proc
+from tandem.errors import GitError, NotAGitRepo, RebaseConflict
 
-_UNREACHABLE = re.compile(
-    r"Could not read from remote|does not appear to be a git repository|"
-    r"unable to access|Connection refused|Could not resolve host|unable to connect|"
-    r"No such file or directory|not found|fatal: '.*' does not appear",
-    re.IGNORECASE,
-)
 _COMMITTED = re.compile(r"\[[^\]]* ([0-9a-f]{7,40})\] ")
-_REJECTED = re.compile(r"\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first", re.I)
+# Inherited GIT_* variables are dropped for tandem's git calls and the agents' (as
+# pre-commit does): a run started from a git hook or an editor's terminal inherits
+# GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE, GIT_OBJECT_DIRECTORY, pathspec switches
+# (GIT_LITERAL_PATHSPECS, GIT_ICASE_PATHSPECS) and the like, which point git at another
+# repository or index or change what a pathspec means. Kept, because the user set them
+# on purpose and none of them redirects git:
+_REACH = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_PROXY_COMMAND")
+_ALLOW = ("GIT_ALLOW_PROTOCOL", "GIT_PROTOCOL_FROM_USER", "GIT_TERMINAL_PROMPT")
+_HTTP = ("GIT_HTTP_PROXY_AUTHMETHOD", "GIT_HTTP_USER_AGENT", "GIT_SSL_NO_VERIFY")
+_TLS = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY")
+_CONFIG = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT")
+_WHO = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
+_KEPT_GIT_VARS = frozenset((*_REACH, *_ALLOW, *_HTTP, *_TLS, *_CONFIG, *_WHO, "GIT_EXEC_PATH"))
+_KEPT_GIT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+
+
+def agent_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment agents inherit: the user's, minus the GIT_* that redirect git.
+
+    An agent runs git in the same work tree as tandem, so the variables that would point
+    it at another repository or index are dropped for it too. Its locale and everything
+    else are the user's (tandem's own calls add ``LC_ALL=C``; agents do not get that).
+    """
+    return {
+        key: value
+        for key, value in env.items()
+        if not key.startswith("GIT_") or key in _KEPT_GIT_VARS or key.startswith(_KEPT_GIT_PREFIXES)
+    }
 
 
 @dataclass(frozen=True)
@@ -69,41 +86,74 @@ class Status:
 class Repo:
     """A git work tree; every method is one or two git commands."""
 
-    def __init__(self, root: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        network_timeout: float = 120.0,
+    ) -> None:
         self.root = root
-        base = dict(os.environ if env is None else env)
-        # Messages are matched in English; nothing may wait for a password on a terminal.
-        base.update({"LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0"})
-        self.env = base
+        self.env = _tandem_env(os.environ if env is None else env)
+        self.network_timeout = network_timeout  # SPEC §8.7 sync.git_timeout_secs
 
     # -- plumbing ---------------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> proc.Completed:
-        """Run ``git <args>`` in the work tree."""
+        """Run ``git <args>`` in the work tree; a failure is a ``GitError`` saying why."""
         try:
-            return proc.run(("git", *args), cwd=self.root, env=self.env, input=input, check=check)
+            return self._run(args, input=input, check=check)
         except proc.ProcessError as exc:
-            if exc.returncode == 127:
-                raise GitError("git is not installed", "install git and try again") from exc
-            raise
+            raise git_errors.translate(args, exc) from exc
+
+    def _run(
+        self, args: Sequence[str], input: bytes | None = None, check: bool = True
+    ) -> proc.Completed:
+        return proc.run(("git", *args), cwd=self.root, env=self.env, input=input, check=check)
+
+    def _bounded(self, *args: str) -> proc.Completed:
+        """A command that talks to a remote: bounded by time without progress (§8.7).
+
+        One mechanism for every transport (ssh, git://, https): git's progress meter on
+        stderr is the heartbeat, and silence for ``network_timeout`` kills the process group
+        with git's ssh or remote helper in it. The user's own ssh and http settings
+        (core.sshCommand, ~/.ssh/config, http.lowSpeed*) are left as they are: tandem adds
+        no ServerAliveInterval of its own, which would override a user's GIT_SSH_COMMAND or
+        core.sshCommand and is not needed for the bound.
+        """
+        return proc.run_bounded(
+            ("git", *args), cwd=self.root, env=self.env, idle_timeout=self.network_timeout
+        )
+
+    def _remote_error(self, remote: str, exc: proc.ProcessError) -> GitError:
+        return git_errors.remote_error(remote, self._remote_url(remote), exc.argv[1:], exc)
+
+    def _remote_url(self, remote: str) -> str | None:
+        """The URL of ``remote`` (or ``remote`` itself, when it is a URL or a path)."""
+        done = self.git("remote", "get-url", remote, check=False)
+        return (done.text.strip() or None) if done.returncode == 0 else remote
 
     def _text(self, *args: str) -> str:
         return self.git(*args).text.strip()
 
     @classmethod
-    def discover(cls, start: Path, env: Mapping[str, str] | None = None) -> Repo:
+    def discover(
+        cls, start: Path, env: Mapping[str, str] | None = None, *, network_timeout: float = 120.0
+    ) -> Repo:
         """The work tree containing ``start``; ``NotAGitRepo`` if there is none."""
         try:
             top = proc.run(
                 ("git", "rev-parse", "--show-toplevel"),
                 cwd=start,
-                env={**(os.environ if env is None else env), "LC_ALL": "C"},
+                env=_tandem_env(os.environ if env is None else env),
             ).text.strip()
         except proc.ProcessError as exc:
+            if exc.returncode in (126, 127):
+                raise git_errors.translate(("rev-parse",), exc) from exc
             raise NotAGitRepo(
                 f"{start} is not inside a git work tree",
                 "run tandem inside the host repository (or pass --no-git)",
             ) from exc
-        return cls(Path(top), env)
+        return cls(Path(top), env, network_timeout=network_timeout)
 
     # -- reading ----------------------------------------------------------------------
     def status(self) -> Status:
@@ -162,7 +212,7 @@ class Repo:
     def changed_paths(self, commit: str) -> list[str]:
         """Paths that ``commit`` changed against its first parent."""
         out = self.git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", commit).stdout
-        return [p.decode() for p in out.split(b"\0") if p]
+        return [p.decode("utf-8", errors="surrogateescape") for p in out.split(b"\0") if p]
 
     def log_trailers(self, key: str, max_count: int = 2000) -> dict[str, str]:
         """{trailer value: short sha} for recent commits that carry trailer ``key``."""
@@ -238,9 +288,9 @@ class Repo:
     def ls_remote(self, remote: str, branch: str) -> str | None:
         """The sha of ``branch`` on ``remote`` (one cheap round trip), None if absent."""
         try:
-            out = self.git("ls-remote", "--heads", remote, f"refs/heads/{branch}").text
+            out = self._bounded("ls-remote", "--heads", remote, f"refs/heads/{branch}").text
         except proc.ProcessError as exc:
-            raise _remote_error(remote, "read", exc) from exc
+            raise self._remote_error(remote, exc) from exc
         for line in out.splitlines():
             sha, _, ref = line.partition("\t")
             if ref == f"refs/heads/{branch}":
@@ -251,31 +301,37 @@ class Repo:
         """Fetch ``branch`` into ``refs/remotes/<remote>/<branch>``; its sha or None."""
         refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
         try:
-            self.git("fetch", "--quiet", "--no-tags", remote, refspec)
+            # index-pack (unpackLimit=1) reports bytes received every second; the default
+            # unpack-objects for small fetches says nothing until an object is complete, so a
+            # large file on a slow link would look like a stall.
+            self._bounded(
+                "-c", "fetch.unpackLimit=1", "fetch", "--progress", "--no-tags", remote, refspec
+            )
         except proc.ProcessError as exc:
             if "couldn't find remote ref" in exc.output:
                 return None
-            raise _remote_error(remote, "fetch from", exc) from exc
+            raise self._remote_error(remote, exc) from exc
         return self.rev_parse(f"refs/remotes/{remote}/{branch}")
 
     def push(self, remote: str, branch: str) -> None:
-        """Push HEAD to ``branch`` with an explicit refspec and never with force."""
+        """Push HEAD to ``branch`` with an explicit refspec and never with force.
+
+        ``PushRejected`` when the remote moved; ``RemoteRefused`` (quoting the remote's
+        hook) when it said no; ``RemoteUnreachable`` when it could not be reached.
+        """
+        refspec = f"HEAD:refs/heads/{branch}"
         try:
-            self.git("push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
+            self._bounded("push", "--progress", "--porcelain", remote, refspec)
         except proc.ProcessError as exc:
-            if _REJECTED.search(exc.output):
-                raise PushRejected(
-                    f"push to {remote}/{branch} was rejected: the remote moved",
-                    "fetch and rebase, then push again",
-                ) from exc
-            raise _remote_error(remote, "push to", exc) from exc
+            url = self._remote_url(remote)
+            raise git_errors.push_error(remote, branch, url, exc) from exc
 
     def fast_forward(self, target: str) -> None:
         """Move the branch and work tree to ``target`` (a descendant of HEAD)."""
         try:
-            self.git("merge", "--ff-only", "--quiet", target)
+            self._run(("merge", "--ff-only", "--quiet", target))
         except proc.ProcessError as exc:
-            raise GitError(
+            raise git_errors.locked(exc) or GitError(
                 f"cannot fast-forward to {target[:12]}: {_first_line(exc)}",
                 "commit or move the local changes that block it, then restart",
             ) from exc
@@ -283,7 +339,7 @@ class Repo:
     def rebase(self, onto: str) -> None:
         """Rebase local commits onto ``onto``; on any failure abort and leave all as it was."""
         try:
-            self.git("rebase", "--quiet", "--no-autostash", onto)
+            self._run(("rebase", "--quiet", "--no-autostash", onto))
         except proc.ProcessError as exc:
             if self.operation_in_progress() == "rebase":
                 self.git("rebase", "--abort", check=False)
@@ -292,7 +348,7 @@ class Repo:
                     f"({_first_line(exc)}); the rebase was aborted and nothing changed",
                     "resolve it by hand (git pull --rebase), then restart",
                 ) from exc
-            raise GitError(
+            raise git_errors.locked(exc) or GitError(
                 f"cannot rebase onto {onto[:12]}: {_first_line(exc)}",
                 "commit or move the local changes, then restart",
             ) from exc
@@ -348,18 +404,12 @@ def _nul_join(paths: Sequence[str]) -> bytes:
 
 
 def _first_line(exc: proc.ProcessError) -> str:
-    for raw in exc.output.splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("hint:", "Hint:")):
-            return line.removeprefix("error: ").removeprefix("fatal: ")
-    return f"exit {exc.returncode}"
+    return git_errors.reason(exc.output)
 
 
-def _remote_error(remote: str, verb: str, exc: proc.ProcessError) -> GitError:
-    reason = _first_line(exc)
-    if _UNREACHABLE.search(exc.output):
-        return RemoteUnreachable(
-            f"cannot {verb} remote '{remote}': {reason}",
-            "check the network and `git remote -v`; nothing was lost, rerun when it is back",
-        )
-    return GitError(f"cannot {verb} remote '{remote}': {reason}", "check `git remote -v`")
+def _tandem_env(env: Mapping[str, str]) -> dict[str, str]:
+    """What tandem's own git calls run with: ``agent_env`` in English, never prompting.
+
+    Messages are matched in English; nothing may wait for a password on a terminal.
+    """
+    return {**agent_env(env), "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0"}

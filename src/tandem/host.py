@@ -16,8 +16,9 @@ from tandem import state as state_mod
 from tandem.config import Config
 from tandem.errors import NotAGitRepo, TandemError
 from tandem.git import Repo
+from tandem.lease import Owner, this_owner
 from tandem.logs import Console, Logbook
-from tandem.state import State, StateFile, this_owner, utcnow
+from tandem.state import State, StateFile, utcnow
 
 NO_GIT_BRANCH = "local"
 _MAINTAIN_EVERY = 50
@@ -32,7 +33,7 @@ class Host:
     log: Logbook
     repo: Repo | None  # None: turns are not committed (--no-git, or not a git work tree)
     branch: str | None = None
-    owner: str = field(default_factory=this_owner)
+    owner: Owner = field(default_factory=this_owner)
     clock: Callable[[], datetime] = utcnow
     commit_dry_run: bool = False
     strict_tree: bool = False
@@ -75,7 +76,7 @@ class Host:
                     "wait for it to end, or stop it (tandem stop) first",
                 ) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, self.owner.encode(), 0)
+            os.pwrite(fd, str(self.owner).encode(), 0)
             yield
         finally:
             os.close(fd)

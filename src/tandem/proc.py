@@ -35,6 +35,9 @@ _PR_SET_PDEATHSIG = 1
 # After the agent exits, output still buffered in the pipes is read for this long at most:
 # a descendant that escaped the cleanup must not keep the turn open by holding a pipe.
 _DRAIN_SECS = 1.0
+# How often a bounded command that went quiet is checked for having exited.
+_EXIT_POLL = 0.2
+_TERM_GRACE = 1.0  # a stalled command's group gets this long after SIGTERM
 _PROC_CHILDREN = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
 
 
@@ -92,16 +95,117 @@ def run(
             check=False,
             start_new_session=True,
         )
-    except FileNotFoundError as exc:
-        raise ProcessError(argv, 127, b"", f"{argv[0]}: not found".encode()) from exc
-    except PermissionError as exc:
-        raise ProcessError(argv, 126, b"", f"{argv[0]}: not executable".encode()) from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_started(argv, exc) from exc
     except subprocess.TimeoutExpired as exc:
         raise ProcessError(argv, -1, b"", f"timed out after {timeout}s".encode()) from exc
     result = Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
     if check and done.returncode != 0:
         raise ProcessError(argv, done.returncode, done.stdout, done.stderr)
     return result
+
+
+class Stalled(ProcessError):
+    """A bounded command made no progress for too long; its process group was ended."""
+
+    def __init__(self, argv: Sequence[str], stdout: bytes, stderr: bytes, silent: float) -> None:
+        self.silent = silent
+        super().__init__(argv, -signal.SIGTERM, stdout, stderr)
+
+
+def run_bounded(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    idle_timeout: float,
+    check: bool = True,
+) -> Completed:
+    """Like ``run``, for a command that waits on the network: silence ends it.
+
+    Any output on stdout or stderr counts as progress (git prints its progress meter on
+    stderr with ``--progress``). After ``idle_timeout`` seconds without a byte, the whole
+    process group is ended (``_end_group``), which takes git's ssh and remote helpers
+    with it, and ``Stalled`` is raised. A dead connection never holds the caller for TCP's hours.
+    """
+    try:
+        child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_started(argv, exc) from exc
+    try:
+        stdout, stderr, stalled = _collect(child, idle_timeout)
+    finally:
+        if child.poll() is None:  # stalled, or interrupted while reading
+            _end_group(child)
+        child.wait()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
+    if stalled:
+        raise Stalled(argv, stdout, stderr, idle_timeout)
+    if check and child.returncode != 0:
+        raise ProcessError(argv, child.returncode, stdout, stderr)
+    return Completed(tuple(argv), child.returncode, stdout, stderr)
+
+
+def _end_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's group, SIGKILL after a short grace.
+
+    git removes its lock and temp files when it gets SIGTERM, so a stalled fetch or push
+    that is ended leaves no ``.lock`` behind to block the next one; SIGKILL ends whatever
+    did not listen (an ssh stuck in the kernel).
+    """
+    for sig, grace in ((signal.SIGTERM, _TERM_GRACE), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=grace)
+
+
+def _collect(child: subprocess.Popen[bytes], idle_timeout: float) -> tuple[bytes, bytes, bool]:
+    """Read both pipes until they close; True as the third value if the child went silent.
+
+    A child that exited while a descendant still holds a pipe (an ssh master that
+    daemonized) is done as soon as the pipes are quiet: its own output was all read.
+    """
+    assert child.stdout is not None
+    assert child.stderr is not None
+    chunks = {child.stdout.fileno(): bytearray(), child.stderr.fileno(): bytearray()}
+    out, err = chunks.values()
+    with selectors.DefaultSelector() as sel:
+        for fd in chunks:
+            sel.register(fd, selectors.EVENT_READ)
+        last = time.monotonic()
+        while sel.get_map():
+            left = last + idle_timeout - time.monotonic()
+            ready = sel.select(min(_EXIT_POLL, max(0.0, left)))
+            for key, _ in ready:
+                data = os.read(key.fd, _READ_SIZE)
+                if data:
+                    chunks[key.fd] += data
+                    last = time.monotonic()
+                else:
+                    sel.unregister(key.fd)
+            if not ready and child.poll() is not None:
+                break
+            if not ready and time.monotonic() - last >= idle_timeout:
+                return bytes(out), bytes(err), True
+    return bytes(out), bytes(err), False
+
+
+def _not_started(argv: Sequence[str], exc: OSError) -> ProcessError:
+    """The shell's codes: 127 for a missing program, 126 for one that cannot run."""
+    if isinstance(exc, FileNotFoundError):
+        return ProcessError(argv, 127, b"", f"{argv[0]}: not found".encode())
+    return ProcessError(argv, 126, b"", f"{argv[0]}: not executable".encode())
 
 
 class Ending(enum.Enum):
@@ -464,7 +568,7 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # a pid beyond any real one is not alive
         return False
     except PermissionError:
         return True

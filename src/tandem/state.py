@@ -3,7 +3,8 @@
 The file comes from outside the process (another machine, a human, an agent), so reading
 it is strict: any defect is a ``StateError`` naming the file, the field and the value
 (SPEC §3.2). Keys tandem does not know are kept as they are on every write (SPEC §3.1).
-Transitions are pure functions from one ``State`` to the next (SPEC §3.3).
+Transitions are pure functions from one ``State`` to the next (SPEC §3.3); the lease check
+reads the process table of this host (``lease.py`` says how the owner is stored and judged).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,8 +20,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from tandem import proc
+from tandem import lease
 from tandem.errors import LeaseHeld, StateError
+from tandem.lease import Owner
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
@@ -38,6 +39,7 @@ _KEY_ORDER = (
     "last_update",
     "lease_owner",
     "lease_expires_at",
+    "lease_identity",
     "galph_commit",
     "ralph_commit",
     "last_prompt",
@@ -70,12 +72,10 @@ def parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError("no time zone")
-    return moment.astimezone(timezone.utc)
-
-
-def this_owner() -> str:
-    """The lease owner string of this process: ``<host>:<pid>``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 has no UTC date
+        raise ValueError("out of range") from None
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class State:
     last_update: str | None = None
     lease_owner: str | None = None
     lease_expires_at: str | None = None
+    lease_identity: lease.Identity | None = None  # of lease_owner's process (lease.py)
     galph_commit: str | None = None
     ralph_commit: str | None = None
     last_prompt: str | None = None
@@ -114,7 +115,7 @@ class State:
 
     # -- transitions (SPEC §3.3) ------------------------------------------------------
     def begin(
-        self, actor: Actor, owner: str, now: datetime, lease_secs: float, *, gated: bool = True
+        self, actor: Actor, owner: Owner, now: datetime, lease_secs: float, *, gated: bool = True
     ) -> State:
         """``actor``'s turn starts: ``running-<actor>`` with a lease.
 
@@ -126,8 +127,9 @@ class State:
             now,
             expected_actor=actor,
             status=f"running-{actor}",
-            lease_owner=owner,
+            lease_owner=str(owner),
             lease_expires_at=format_time(now + timedelta(seconds=lease_secs)),
+            lease_identity=owner.identity,
         )
 
     def _check_can_begin(self, actor: Actor) -> None:
@@ -181,26 +183,26 @@ class State:
         return dataclasses.replace(self, last_update=format_time(now), **changes)
 
     # -- lease (SPEC §3.4) ------------------------------------------------------------
-    def stale_owner(self, actor: Actor, me: str, now: datetime) -> str | None:
-        """If ``actor``'s turn is marked running by someone else, decide what to do.
+    def check_lease(self, actor: Actor, me: Owner, now: datetime) -> str | None:
+        """Check that ``me`` may run ``actor``'s turn; ``LeaseHeld`` if another owner holds it.
 
-        Returns the old owner when the turn may be taken over (lease expired, or its owner
-        is a dead process on this host); raises ``LeaseHeld`` when a live lease stands in
-        the way; returns None when there is nothing to recover.
+        Returns the old owner when the turn is to be taken over (SPEC §3.4.1: its owner is
+        gone, or its lease expired), None when there is nothing to recover.
         """
-        if self.status != f"running-{actor}" or self.lease_owner == me:
+        if self.status != f"running-{actor}":
             return None
         if self.lease_owner is None:
             return "an unknown process"
-        owner = self.lease_owner
+        holder = Owner.parse(self.lease_owner, self.lease_identity)
         expires = self.lease_expires_at
-        if expires is not None and parse_time(expires) <= now:
-            return owner
-        host, _, pid = owner.rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not proc.pid_alive(int(pid)):
-            return owner
+        verdict = lease.judge(holder, me, expires is not None and parse_time(expires) <= now)
+        if verdict == "mine":
+            return None
+        shown = _printable(self.lease_owner)
+        if verdict == "stale":
+            return shown
         raise LeaseHeld(
-            f"{actor}'s turn at iteration {self.iteration} is held by {owner} "
+            f"{actor}'s turn at iteration {self.iteration} is held by {shown} "
             f"(lease until {expires or 'never'})",
             "wait for it to finish, or stop that process; an expired lease is taken over",
         )
@@ -211,8 +213,10 @@ class State:
         data: dict[str, Any] = {}
         for key in _KEY_ORDER:
             value = getattr(self, key)
-            if key in ("exit", "exit_reason") and not value:
+            if key in ("exit", "exit_reason", "lease_identity") and not value:
                 continue
+            if isinstance(value, lease.Identity):
+                value = lease.identity_to_json(self.lease_owner or "", value)
             data[key] = value.to_json() if isinstance(value, Failure) else value
         data.update(self.extra)
         return data
@@ -223,11 +227,17 @@ class State:
 
     def same_turn(self, other_state: State) -> bool:
         """True if both describe the same point of the protocol (ignoring timestamps)."""
-        keys = ("iteration", "expected_actor", "status", "lease_owner")
+        keys = ("iteration", "expected_actor", "status", "lease_owner", "lease_identity")
         return all(getattr(self, k) == getattr(other_state, k) for k in keys)
 
 
-_NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
+_NO_LEASE = {"lease_owner": None, "lease_expires_at": None, "lease_identity": None}
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """A name from the file, safe to print: control characters escaped, length capped."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def initial(now: datetime) -> State:
@@ -278,13 +288,15 @@ def _from_dict(data: dict[str, Any], source: str) -> State:
             "set them to a pair from SPEC §3.3 (or use `tandem stamp`), then restart",
         )
     failure = data.get("failure")
+    owner = check.text("lease_owner")
     return State(
         iteration=iteration,
         expected_actor=cast(Actor, actor),
         status=status,
         last_update=check.time("last_update", required=False),
-        lease_owner=check.text("lease_owner"),
+        lease_owner=owner,
         lease_expires_at=check.time("lease_expires_at", required=False),
+        lease_identity=check.identity("lease_identity", owner),
         galph_commit=check.text("galph_commit"),
         ralph_commit=check.text("ralph_commit"),
         last_prompt=check.text("last_prompt"),
@@ -363,6 +375,12 @@ class _Checker:
         except ValueError:
             raise self._bad(key, "an ISO 8601 UTC time like 2026-01-20T03:29:29Z") from None
         return value
+
+    def identity(self, key: str, owner: str | None) -> lease.Identity | None:
+        try:
+            return lease.identity_from_json(self.data.get(key), owner)
+        except ValueError as exc:
+            raise self._bad(key, str(exc)) from None
 
     def boolean(self, key: str) -> bool:
         value = self.data.get(key, False)

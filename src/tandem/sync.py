@@ -359,7 +359,7 @@ class _Waiter:
             self._check_peer(state)
             return False
         # our turn; a live lease of another process of our actor raises LeaseHeld
-        state.stale_owner(self.actor, self.host.owner, self.host.clock())
+        state.check_lease(self.actor, self.host.owner, self.host.clock())
         return True
 
     def _check_peer(self, state: State) -> None:

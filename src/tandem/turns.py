@@ -40,7 +40,7 @@ def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> State:
     with host.locked():
         current = host.read_state()
         now = host.clock()
-        stale = current.stale_owner(actor, host.owner, now)
+        stale = current.check_lease(actor, host.owner, now)
         if stale is not None:
             host.console.say(f"recovering stale turn (owner {stale})")
             host.log.event("recover", actor=actor, iteration=current.iteration, owner=stale)

@@ -83,6 +83,6 @@ def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> Sta
     if not allow_dirty:
         require_tree_for(host, actor, "commit or move them, or pass --allow-dirty")
     if current.status == f"running-{actor}" and current.expected_actor == actor:
-        current.stale_owner(actor, host.owner, host.clock())  # a live owner is refused
+        current.check_lease(actor, host.owner, host.clock())  # a live owner is refused
         return current
     return begin_turn(host, actor, gated=not force)
