@@ -20,3 +20,22 @@ def test_an_agent_started_from_a_subfolder_gets_the_host_root_as_pwd(tmp_path: P
     # opencode, for one, takes PWD for its project and would run its tools in docs/.
     assert (host.root / "pwd.txt").read_text() == str(host.root)
     assert not (sub / "pwd.txt").exists()
+
+
+# Writes what GIT_DIR and GIT_INDEX_FILE it was given into git-env.txt.
+SHOW_GIT = (
+    "import os; open('git-env.txt', 'w').write("
+    "os.environ.get('GIT_DIR', '-') + ' ' + os.environ.get('GIT_INDEX_FILE', '-'))"
+)
+
+
+def test_a_run_started_from_a_git_hook_does_not_pass_git_dir_to_the_agent(
+    tmp_path: Path,
+) -> None:
+    host = make_host(tmp_path, agent=f'    gitenv: [{sys.executable}, -c, "{SHOW_GIT}"]\n')
+    other = tmp_path / "elsewhere.git"
+    hook_env = host.env(GIT_DIR=str(other), GIT_INDEX_FILE=str(other / "index"))
+    run = tandem(host.root, "run", "--iterations", "1", "--agent", "gitenv", env=hook_env)
+    assert run.code == 0, run.err
+    # the agent's own git must work on the host, not on the repository the hook named
+    assert (host.root / "git-env.txt").read_text() == "- -"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tandem import leftovers, proc
+from tandem import git, leftovers, proc
 from tandem.agents import BUILTINS
 from tandem.agents.base import Agent, CommandAgent, Parser, one_line
 from tandem.agents.dispatch import Dispatch
@@ -190,7 +190,9 @@ class AgentExecutor:
             turn.log.line(f"tandem: {line}")
 
     def _env(self, turn: TurnContext) -> dict[str, str]:
-        env = dict(self.env)
+        # A run started from a git hook inherits GIT_DIR and friends, which would point the
+        # agent's own git at another repository or index: drop them (git.agent_env).
+        env = git.agent_env(self.env)
         env.update(
             # The shell's PWD is where tandem was started; opencode takes it for the
             # project directory and would run its tools there instead of in the host.
