@@ -225,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--branch", help="branch (default: current)")
     _add_common(stop)
 
+    report = subs.add_parser("report", help="write an HTML report of the turns (receipts in git)")
+    report.add_argument("-o", "--output", metavar="PATH", help="file (default: logs/report.html)")
+    report.add_argument("--since", metavar="REV", help="only turns after this commit")
+    _add_common(report)
+
     init = subs.add_parser("init", help="create the config, prompts and state (never overwrites)")
     init.add_argument("--agent", default=None, help="agent.default to write into the config")
 
@@ -302,6 +307,10 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
             branch=args.branch,
             **_paths(args, cwd),
         )
+    if command == "report":
+        from tandem.commands.report import report
+
+        return report(cwd=cwd, output=args.output, since=args.since, **_paths(args, cwd))
     if command == "init":
         from tandem.commands.init import init
 
