@@ -225,6 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--branch", help="branch (default: current)")
     _add_common(stop)
 
+    watch = subs.add_parser("watch", help="a live view of the loop (q quits)")
+    watch.add_argument(
+        "--remote",
+        action="store_true",
+        help="watch the remote branch (from another clone)",
+    )
+    watch.add_argument("--remote-name", metavar="NAME", help="remote to watch (default: origin)")
+    watch.add_argument("--branch", help="branch to watch (default: current)")
+    watch.add_argument(
+        "--interval", type=_seconds, default=1.0, metavar="SECS", help="refresh period"
+    )
+    _add_common(watch)
+
     report = subs.add_parser("report", help="write an HTML report of the turns (receipts in git)")
     report.add_argument("-o", "--output", metavar="PATH", help="file (default: logs/report.html)")
     report.add_argument("--since", metavar="REV", help="only turns after this commit")
@@ -305,6 +318,17 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
             sync=args.sync_via_git,
             remote=args.remote,
             branch=args.branch,
+            **_paths(args, cwd),
+        )
+    if command == "watch":
+        from tandem.commands.watch import watch
+
+        return watch(
+            cwd=cwd,
+            remote=args.remote,
+            remote_name=args.remote_name,
+            branch=args.branch,
+            interval=max(args.interval, 0.1),
             **_paths(args, cwd),
         )
     if command == "report":

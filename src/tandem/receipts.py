@@ -296,8 +296,10 @@ def _tokens(text: str | None) -> Tokens | None:
     return Tokens(int(found[1]), int(found[2]), int(found[3]))
 
 
-def read(repo: Repo, revs: str = "HEAD") -> History:
+def read(repo: Repo, revs: str = "HEAD", limit: int | None = None) -> History:
     """Every receipt in ``revs`` (one ``git log``), oldest first; an empty repo has none.
+
+    ``limit`` reads only the newest that many commits.
 
     Commits without ``Tandem-Actor`` (older turn commits, the user's own) are not
     receipts; a receipt with an unreadable trailer is skipped and counted, never fatal.
@@ -307,6 +309,7 @@ def read(repo: Repo, revs: str = "HEAD") -> History:
     out = repo.git(
         "log",
         "--reverse",
+        *([f"--max-count={limit}"] if limit else []),
         f"--format=%H{_FIELD}%ct{_FIELD}%(trailers:only,unfold,separator=%x1e){_RECORD}",
         revs,
         "--",
