@@ -198,3 +198,33 @@ def test_remote_watches_another_machine_through_the_remote(tmp_path: Path) -> No
         assert _stopped(watch) == 0
     assert any("lease " in line for line in lines)
     assert not (tmp_path / "third" / "sync" / "state.json").exists()  # the tree is untouched
+
+
+def test_logs_follow_shows_the_running_turn_as_it_grows_then_the_next(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    host.plan(
+        {
+            "galph": {"stdout": "galph begins\n", "sleep": 1.5, "write_after_sleep": {"x": "1"}},
+            "ralph": {"stdout": "ralph works\n", "sleep": 0.5},
+        }
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "tandem", "logs", "--follow"],
+        cwd=host.root,
+        env={**host.env(), "PYTHONPATH": str(REPO_ROOT / "src")},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as follow:
+        try:
+            loop = _loop(host, tmp_path)  # after --follow began: it waits for the first log
+            assert loop.wait(timeout=60) == 0
+            lines = _lines_until(follow, "ralph works")
+            lines += _lines_until(follow, "result: ok")
+            assert _stopped(follow) == 0
+        finally:
+            follow.kill()
+    heads = [line for line in lines if line.startswith("==> ")]
+    assert [h.split("/")[2] for h in heads] == ["galph", "ralph"]
+    galph_end = lines.index(heads[1])
+    assert "galph begins" in lines[:galph_end]
+    assert "result: ok" in lines[:galph_end]  # the rest of galph's log before ralph's

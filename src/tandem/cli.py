@@ -203,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", type=_positive_int, default=1, metavar="N", help="iterations")
     logs.add_argument("--actor", help="only this actor's logs")
     logs.add_argument("--format", choices=("text", "xml"), default="text")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="the running turn's log as it grows, then the next",
+    )
     _add_common(logs)
 
     stamp = subs.add_parser("stamp", help="record a turn's result by hand (recover or skip)")
@@ -290,7 +296,12 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
         from tandem.commands.logs import logs
 
         return logs(
-            cwd=cwd, iterations=args.n, actor=args.actor, fmt=args.format, **_paths(args, cwd)
+            cwd=cwd,
+            iterations=args.n,
+            actor=args.actor,
+            fmt=args.format,
+            follow=args.follow,
+            **_paths(args, cwd),
         )
     if command == "stamp":
         from tandem.commands.stamp import stamp

@@ -5,15 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from tandem.commands.common import quiet_host, sync_overrides
+from tandem.commands.common import quiet_host, quit_on_signals, sync_overrides
 from tandem.errors import TandemError
 from tandem.host import Host
 from tandem.watch import RemoteSource, Watcher
@@ -34,7 +32,7 @@ def watch(
     """Show the loop until ``q``, Ctrl-C or SIGTERM (exit 0); never writes anything."""
     host = quiet_host(cwd, config_path, {**overrides, **sync_overrides(remote_name, branch)})
     watcher = make_watcher(host, remote=remote, interval=interval)
-    with _quit_on_signals():
+    with quit_on_signals():
         try:
             if sys.stdout.isatty() and sys.stdin.isatty():
                 _live(watcher, interval)
@@ -136,18 +134,3 @@ def _keys(fd: int) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-
-@contextlib.contextmanager
-def _quit_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the view like Ctrl-C does, through every ``finally``."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
