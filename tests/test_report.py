@@ -137,3 +137,13 @@ def test_without_the_report_extra_the_error_says_how_to_install_it(
         "tandem: error: tandem report needs Jinja2, which is not installed; "
         "install it with: pip install 'tandem[report]' (Jinja2 and plotly)\n"
     )
+
+
+def test_the_demo_ends_by_writing_its_report(tmp_path: Path) -> None:
+    done = tandem(tmp_path, "demo", str(tmp_path / "demo"), "--iterations", "1")
+    assert done.code == 0, done.err
+    report = tmp_path / "demo" / "logs" / "report.html"
+    assert done.out.rstrip().splitlines()[-1] == (
+        f"tandem: report: {report} (2 turns, 0 failed, 0 paused)"
+    )
+    assert report.stat().st_size > 1_000_000  # plotly.js is inside
