@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +39,11 @@ def receipt(n: int) -> Receipt:
 def _stream(turns: int, start: int) -> Iterator[bytes]:
     for n in range(turns):
         r = receipt(n)
-        state = json.dumps({"iteration": r.iteration, "expected_actor": r.actor}) + "\n"
+        after = {"iteration": r.iteration + 1, "expected_actor": "galph", "status": "complete"}
+        if r.actor == "galph":
+            after = {"iteration": r.iteration, "expected_actor": "ralph", "status": "waiting-ralph"}
+        after["last_update"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 45 * n))
+        state = json.dumps(after) + "\n"
         subject = f"[SYNC i={r.iteration}] actor={r.actor} status={r.outcome}"
         message = (subject + "\n\n" + "\n".join(trailers(r)) + "\n").encode()
         stamp = start + 45 * n

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import synthetic_history
 from helpers import git, make_host, tandem
 from sync_history import run_pair
-from tandem import receipts
+from tandem import ledger, receipts
 from tandem.agents.base import AgentResult
 from tandem.git import Repo
 from tandem.receipts import Receipt, Tokens
@@ -143,7 +143,7 @@ def test_an_empty_repo_has_no_receipts(tmp_path: Path) -> None:
 
 
 def test_totals_group_receipts_and_count_turns_without_cost() -> None:
-    found = receipts.totals(
+    found = ledger.totals(
         [
             Receipt("galph", 1, "ok", agent="claude", cost_usd=0.25, tokens=Tokens(1, 2, 3)),
             Receipt("ralph", 1, "fail:agent", agent="codex", tokens=Tokens(10, 20, 0)),

@@ -11,7 +11,7 @@ import pytest
 import browser
 from helpers import git, make_host, tandem
 from sync_history import run_pair
-from tandem import cli, receipts
+from tandem import cli, ledger, receipts
 from tandem.git import Repo
 
 
@@ -41,7 +41,7 @@ def test_a_real_loop_renders_offline_with_one_bar_per_turn_and_its_totals(
     assert _segments(page.dom) == 4
     assert 'data-rendered-ms="' in page.dom
     history = receipts.read(Repo(host.root))
-    totals = receipts.totals(history.receipts, "actor")
+    totals = ledger.totals(history.receipts, "actor")
     for actor, total in totals.items():
         row = re.search(rf"<tr><td>{actor}</td><td class=\"num\">(\d+)</td>", page.dom)
         assert row

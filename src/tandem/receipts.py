@@ -183,52 +183,6 @@ def tokens_of(usage: Mapping[str, int]) -> Tokens:
     return found
 
 
-@dataclass
-class Total:
-    """What a group of receipts adds up to (one actor, one agent, one prompt)."""
-
-    turns: int = 0
-    failed: int = 0
-    paused: int = 0
-    duration: float = 0.0
-    cost_usd: float = 0.0
-    unpriced: int = 0  # turns whose agent reported no cost
-    tokens: Tokens = field(default_factory=Tokens)
-
-    def add(self, receipt: Receipt) -> None:
-        """Count one more receipt."""
-        self.turns += 1
-        self.failed += receipt.outcome == "fail"
-        self.paused += receipt.outcome == "pause"
-        self.duration += receipt.duration or 0.0
-        if receipt.cost_usd is None:
-            self.unpriced += 1
-        else:
-            self.cost_usd += receipt.cost_usd
-        self.tokens += receipt.tokens or Tokens()
-
-    def to_json(self) -> dict[str, Any]:
-        """The total as ``status --json`` and the report show it."""
-        tokens = self.tokens
-        return {
-            "turns": self.turns,
-            "failed": self.failed,
-            "paused": self.paused,
-            "duration_secs": round(self.duration, 1),
-            "cost_usd": round(self.cost_usd, 6),
-            "unpriced_turns": self.unpriced,
-            "tokens": {"in": tokens.input, "out": tokens.output, "cached": tokens.cached},
-        }
-
-
-def totals(receipts: Iterable[Receipt], by: str) -> dict[str, Total]:
-    """Totals keyed by a receipt field (``actor``, ``agent``, ``prompt``), in first-seen order."""
-    found: dict[str, Total] = {}
-    for receipt in receipts:
-        found.setdefault(str(getattr(receipt, by) or "-"), Total()).add(receipt)
-    return found
-
-
 # -- reading -------------------------------------------------------------------------------
 class Malformed(ValueError):
     """A commit that says it is a receipt, with a trailer that cannot be read."""

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tandem.errors import TandemError
-from tandem.receipts import History, Receipt, Total, totals
+from tandem.ledger import Total, totals
+from tandem.receipts import History, Receipt
 
 TEMPLATE = "report.html.j2"
 INSTALL = "install it with: pip install 'tandem[report]' (Jinja2 and plotly)"

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tandem import receipts
+from tandem import ledger
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
 from tandem.logs import human_duration, read_events
@@ -65,12 +65,12 @@ def history_totals(host: Host, ref: str) -> dict[str, Any]:
     """
     if host.repo is None:
         return {"totals_from": None, "actors": {}, "agents": {}, "malformed_receipts": []}
-    history = receipts.read(host.repo, ref)
+    summary = ledger.summarize(host.repo, ref, host.log.folder / "receipts-cache.json")
     return {
         "totals_from": ref,
-        "actors": {k: v.to_json() for k, v in receipts.totals(history.receipts, "actor").items()},
-        "agents": {k: v.to_json() for k, v in receipts.totals(history.receipts, "agent").items()},
-        "malformed_receipts": history.malformed,
+        "actors": {k: v.to_json() for k, v in summary.actors.items()},
+        "agents": {k: v.to_json() for k, v in summary.agents.items()},
+        "malformed_receipts": list(summary.malformed),
     }
 
 
