@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import browser
+import synthetic_history
 from helpers import git, make_host, tandem
 from sync_history import run_pair
 from tandem import cli, ledger, receipts
@@ -147,3 +148,13 @@ def test_the_demo_ends_by_writing_its_report(tmp_path: Path) -> None:
         f"tandem: report: {report} (2 turns, 0 failed, 0 paused)"
     )
     assert report.stat().st_size > 1_000_000  # plotly.js is inside
+
+
+def test_a_huge_history_keeps_the_page_light(tmp_path: Path) -> None:
+    synthetic_history.build(tmp_path / "big", 3000)
+    html = _report(tmp_path / "big").read_text()
+    problems = re.search(r'<table id="problems">.*?</table>', html, re.S)
+    assert problems
+    assert problems[0].count("<tr>") == 1 + 500  # the header and the latest 500
+    assert "The latest 500 of 626;" in html
+    assert "3000 turns: 2374 ok" in html

@@ -20,6 +20,7 @@ from tandem.ledger import Total, totals
 from tandem.receipts import History, Receipt
 
 TEMPLATE = "report.html.j2"
+MAX_PROBLEMS = 500  # rows of the failures table: more makes the page slow to open
 INSTALL = "install it with: pip install 'tandem[report]' (Jinja2 and plotly)"
 
 
@@ -34,7 +35,8 @@ class Page:
     by_actor: dict[str, Total]
     by_agent: dict[str, Total]
     by_prompt: dict[str, Total]
-    problems: list[dict[str, Any]]  # failed and paused turns
+    problems: list[dict[str, Any]]  # failed and paused turns, the latest MAX_PROBLEMS
+    problems_total: int
     malformed: list[str]
     overall: Total
 
@@ -45,6 +47,7 @@ def page(history: History, *, root: Path, title: str, since: str | None) -> Page
     overall = Total()
     for receipt in turns:
         overall.add(receipt)
+    problems = [r for r in turns if r.outcome != "ok"]
     return Page(
         title=title,
         built_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
@@ -53,7 +56,8 @@ def page(history: History, *, root: Path, title: str, since: str | None) -> Page
         by_actor=totals(turns, "actor"),
         by_agent=totals(turns, "agent"),
         by_prompt=totals(turns, "prompt"),
-        problems=[_problem(r, root) for r in turns if r.outcome != "ok"],
+        problems=[_problem(r, root) for r in problems[-MAX_PROBLEMS:]],
+        problems_total=len(problems),
         malformed=history.malformed,
         overall=overall,
     )

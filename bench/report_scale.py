@@ -1,0 +1,120 @@
+"""How status, report and watch scale: a synthetic history of 10,000 turns with receipts.
+
+Builds the history with one ``git fast-import``, then times ``tandem status`` (the first
+call counts every receipt, later ones only the new), ``tandem report``, one ``watch``
+refresh (in process, rendered to an 80x24 screen), the report's size, and its render time
+in headless Chromium with the network refused. Prints each figure beside its target.
+
+    .venv/bin/python bench/report_scale.py [--turns 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+import synthetic_history  # noqa: E402  (a test helper: bench and tests build the same history)
+
+
+def _timed(action: Callable[[], object], rounds: int = 1) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _tandem(root: Path, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    subprocess.run(
+        [sys.executable, "-m", "tandem", *args], cwd=root, env=env, check=True, capture_output=True
+    )
+
+
+def _watch_refresh(root: Path) -> tuple[float, float]:
+    """(the first refresh, the median steady one) of an 80x24 watch, in seconds."""
+    from rich.console import Console
+
+    from tandem.commands.common import quiet_host
+    from tandem.commands.watch import make_watcher
+    from tandem.view import frame
+
+    watcher = make_watcher(quiet_host(root, None, {}), remote=False)
+    screen = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+
+    def refresh() -> None:
+        screen.print(frame(watcher.snapshot(), 80, 24))
+
+    return _timed(refresh), _timed(refresh, 20)
+
+
+def _render_ms(page: Path, profile: Path) -> int:
+    done = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--proxy-server=127.0.0.1:9",
+            "--virtual-time-budget=60000",
+            "--window-size=1280,2000",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    found = re.search(r'data-rendered-ms="(\d+)"', done.stdout)
+    if not found:
+        raise SystemExit("the page never finished drawing its charts")
+    return int(found[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tandem-report-scale-") as tmp:
+        root = Path(tmp) / "host"
+        built = _timed(lambda: synthetic_history.build(root, args.turns))
+        cold = _timed(lambda: _tandem(root, "status", "--no-fetch"))
+        warm = _timed(lambda: _tandem(root, "status", "--no-fetch"), 3)
+        page = Path(tmp) / "report.html"
+        report = _timed(lambda: _tandem(root, "report", "-o", str(page)))
+        first, steady = _watch_refresh(root)
+        render = statistics.median(_render_ms(page, Path(tmp) / "chromium") for _ in range(2))
+        size = page.stat().st_size
+    rows = [
+        ("history built (fast-import)", f"{built:.2f} s", ""),
+        ("tandem status, first (counts all)", f"{cold:.2f} s", "< 0.5 s"),
+        ("tandem status, later (cached)", f"{warm:.2f} s", "< 0.5 s"),
+        ("tandem report", f"{report:.2f} s", "< 5 s"),
+        ("watch refresh, first", f"{first * 1000:.0f} ms", "< 100 ms"),
+        ("watch refresh, steady", f"{steady * 1000:.1f} ms", "< 100 ms"),
+        ("report size", f"{size / 1e6:.1f} MB", ""),
+        ("report render in Chromium", f"{render / 1000:.2f} s", "< 2 s"),
+    ]
+    print(f"{args.turns:,} turns with receipts (os.cpu_count() = {os.cpu_count()})")
+    for name, value, target in rows:
+        print(f"  {name:36} {value:>10}  {('target ' + target) if target else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
