@@ -190,3 +190,15 @@ def test_status_on_a_third_clone_totals_both_machines_turns(tmp_path: Path) -> N
     text = tandem(tmp_path / "third", "status").out
     assert "galph: 2 turns (0 failed, 0 paused)" in text
     assert "fake reports no cost" in text
+
+
+def test_status_passes_on_the_spent_totals_the_state_keeps(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    tandem(host.root, "run", env=host.env())
+    state = host.state()
+    state["spent"] = {"cost_usd": 2.5, "tokens": 900, "turns": 2}
+    (host.root / "sync" / "state.json").write_text(json.dumps(state))
+    view = json.loads(tandem(host.root, "status", "--json", env=host.env()).out)
+    assert view["local"]["spent"] == {"cost_usd": 2.5, "tokens": 900, "turns": 2}
+    assert view["local"]["pause"] is None
+    assert view["totals_from"] == "HEAD"

@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.rule import Rule
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from tandem.logs import human_duration
 from tandem.receipts import Receipt
 from tandem.state import parse_time
 from tandem.watch import Snapshot
+
+if TYPE_CHECKING:  # rich loads only when a frame is drawn: `tandem status` uses the words
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 _STYLES = {"running": "bold green", "paused": "bold yellow", "failed": "bold red"}
 _FIXED_ROWS = 10  # title, headline, status, reason, lease, spent, two rules, two spare
@@ -78,14 +78,8 @@ def _status(snap: Snapshot, state: Mapping[str, Any], status: str) -> tuple[str,
     if status.startswith("running-"):
         return _running(snap, state, status.removeprefix("running-"))
     if status == "paused":
-        pause = _object(state.get("pause"))
-        what = f"paused: {pause.get('actor', '?')} {pause.get('kind', '?')}"
-        until = _time(pause.get("until"))
-        if until is None:
-            return "paused", what, what
-        left = max(0.0, (until - snap.now).total_seconds())
-        steady = f"{what} until {until:%H:%M}Z"
-        return "paused", f"{steady} (in {human_duration(left)}); the turn reruns then", steady
+        steady, now_text = pause_words(_object(state.get("pause")), snap.now)
+        return "paused", now_text, steady
     if status == "failed":
         failure = _object(state.get("failure"))
         text = (
@@ -98,6 +92,17 @@ def _status(snap: Snapshot, state: Mapping[str, Any], status: str) -> tuple[str,
         return "stopped", text, text
     text = f"waiting for {state.get('expected_actor', '?')} ({status})"
     return "waiting", text, text
+
+
+def pause_words(pause: Mapping[str, Any], now: datetime) -> tuple[str, str]:
+    """(``paused: galph usage_limit until 20:40Z``, the same with the time left), SPEC §14.2."""
+    what = f"paused: {pause.get('actor', '?')} {pause.get('kind', '?')}"
+    until = _time(pause.get("until"))
+    if until is None:
+        return what, what
+    steady = f"{what} until {until:%H:%M}Z"
+    left = max(0.0, (until - now).total_seconds())
+    return steady, f"{steady} (in {human_duration(left)}); the turn reruns then"
 
 
 def _running(snap: Snapshot, state: Mapping[str, Any], actor: str) -> tuple[str, str, str]:
@@ -178,6 +183,10 @@ def plain(snap: Snapshot) -> str:
 
 def frame(snap: Snapshot, width: int, height: int) -> RenderableType:
     """The live view, sized for a ``width`` by ``height`` terminal (80 by 24 fits)."""
+    from rich.console import Group
+    from rich.rule import Rule
+    from rich.text import Text
+
     words = lines(snap)
     turns = snap.turns[-5:]
     room = max(0, height - _FIXED_ROWS - len(turns))
@@ -211,6 +220,9 @@ def _line(text: Text, width: int) -> Text:
 
 
 def _turns(turns: tuple[Receipt, ...]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 1))
     for _ in range(7):
         table.add_column(no_wrap=True, overflow="ellipsis")

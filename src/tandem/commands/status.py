@@ -14,6 +14,7 @@ from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
 from tandem.logs import human_duration, read_events
 from tandem.state import State, parse_time
+from tandem.view import pause_words
 
 
 def status(
@@ -43,7 +44,7 @@ def status(
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print("\n".join(_lines(report)))
+        print("\n".join(_lines(report, host.clock())))
     return 0
 
 
@@ -123,7 +124,7 @@ def _turn(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _lines(report: Mapping[str, Any]) -> list[str]:
+def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
     lines = []
     for label in ("local", "remote"):
         view = report[label]
@@ -149,7 +150,9 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         if view["stop_requested"]:
             lines.append(f"  stop requested: {view['stop_requested']}")
         if view["pause"]:
-            lines.append("  " + pause_line(view["pause"]))
+            pause = view["pause"]
+            reason = f": {pause['reason']}" if pause.get("reason") else ""
+            lines.append("  " + pause_words(pause, now)[1] + reason)
     if report["local"] is None and report["remote"] is None:
         lines.append(f"no state yet ({report['state_file']} does not exist)")
     if report["last_turns"]:
@@ -185,14 +188,3 @@ def _total_line(name: str, total: Mapping[str, Any]) -> str:
     elif total["unpriced_turns"]:
         parts.append(f"{total['unpriced_turns']} turns without a cost")
     return f"  {name}: " + ", ".join(parts)
-
-
-def pause_line(pause: Mapping[str, Any]) -> str:
-    """``galph paused until 20:40Z (usage_limit), 2h59m left: <reason>``."""
-    left = pause.get("secs_left")
-    until = str(pause.get("until") or "?")
-    shown = until[11:16] + "Z" if len(until) >= 16 else until
-    rest = f", {human_duration(left)} left" if isinstance(left, float) else ""
-    reason = f": {pause['reason']}" if pause.get("reason") else ""
-    who, kind = pause.get("actor", "?"), pause.get("kind", "?")
-    return f"{who} paused until {shown} ({kind}){rest}{reason}"
