@@ -228,3 +228,13 @@ def test_logs_follow_shows_the_running_turn_as_it_grows_then_the_next(tmp_path: 
     galph_end = lines.index(heads[1])
     assert "galph begins" in lines[:galph_end]
     assert "result: ok" in lines[:galph_end]  # the rest of galph's log before ralph's
+
+
+def test_remote_without_a_remote_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    done = tandem(host.root, "watch", "--remote", env=host.env())
+    assert (done.code, done.err) == (
+        1,
+        "tandem: error: there is no remote 'origin' here; "
+        "name it with --remote-name, or add it with git remote add\n",
+    )
