@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from tandem.view import lines, pause_words, plain
@@ -63,3 +65,19 @@ def test_a_pause_counts_down_and_a_lapsed_lease_says_so() -> None:
 def test_a_state_that_is_not_json_is_shown_not_fatal() -> None:
     snap = _snap({}, problem="the state file is not valid JSON (Expecting value)")
     assert lines(snap).status == "the state file is not valid JSON (Expecting value)"
+
+
+def test_the_event_log_is_read_as_it_grows_and_again_when_it_is_cut(tmp_path: Path) -> None:
+    from tandem.watch import Watcher
+
+    events = tmp_path / "logs" / "main" / "events.jsonl"
+    events.parent.mkdir(parents=True)
+    watcher = Watcher(repo=None, state_path=tmp_path / "state.json", logs_folder=events.parent)
+    events.write_text(json.dumps({"event": "run_start", "iteration": 3, "iterations": 10}) + "\n")
+    assert watcher.snapshot().run == RunInfo(3, 10, None)
+    with events.open("a") as handle:
+        handle.write(json.dumps({"event": "stop", "reason": "lunch"}) + "\n")
+        handle.write('{"event": "run_st')  # a line still being written is left for later
+    assert watcher.snapshot().run == RunInfo(3, 10, "lunch")
+    events.write_text(json.dumps({"event": "run_start", "iteration": 1, "iterations": 2}) + "\n")
+    assert watcher.snapshot().run == RunInfo(1, 2, None)

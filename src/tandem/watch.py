@@ -225,6 +225,8 @@ class Watcher:
     def _run_info(self) -> RunInfo | None:
         """Read only the events appended since the last look."""
         if self._events.fresh():
+            if self._events.key is None or self._events.key[0] < self._offset:
+                self._offset, self._run = 0, None  # the log was removed or cut: start over
             try:
                 with (self.logs_folder / EVENTS_NAME).open("rb") as handle:
                     handle.seek(self._offset)
