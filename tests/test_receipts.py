@@ -39,7 +39,13 @@ def _commit(root: Path, message: str) -> None:
         cost_usd=st.one_of(st.none(), st.floats(0, 1000).map(lambda v: round(v, 6))),
         tokens=st.one_of(st.none(), st.builds(Tokens, st.integers(0, 10**9))),
         duration=st.one_of(st.none(), st.floats(0, 10**5).map(lambda v: round(v, 1))),
-    )
+        agent_version=st.one_of(st.none(), st.just("2.1.330")),
+        model=st.one_of(st.none(), st.just("opus")),
+        log=st.one_of(st.none(), st.just("logs/main/galph/iter-00001_x.log")),
+        reason=st.one_of(st.none(), st.just("exited with 2")),
+        commit=st.just(""),
+        time=st.just(0),
+    ).filter(lambda r: r.agent or not r.agent_version)  # a version belongs to an agent
 )
 def test_the_parser_reads_what_the_formatter_writes(receipt: Receipt) -> None:
     lines = receipts.trailers(receipt)

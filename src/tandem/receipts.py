@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from tandem.agents.base import AgentResult
@@ -49,9 +49,8 @@ class Tokens:
         return self.input + self.output
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """What one turn did, as its commit records it."""
+class Receipt(NamedTuple):
+    """What one turn did, as its commit records it (a tuple: 10,000 are built per read)."""
 
     actor: str
     iteration: int
@@ -83,7 +82,7 @@ class Receipt:
 # -- writing -------------------------------------------------------------------------------
 def trailers(receipt: Receipt) -> list[str]:
     """The trailer lines of ``receipt``, in SPEC §15 order, each one line."""
-    agent = " ".join(p for p in (receipt.agent, receipt.agent_version) if p)
+    agent = receipt.agent and " ".join(p for p in (receipt.agent, receipt.agent_version) if p)
     tokens = receipt.tokens
     values: list[tuple[str, Any]] = [
         ("Actor", receipt.actor),
