@@ -37,7 +37,7 @@ def _commit(root: Path, message: str) -> None:
         route=st.one_of(st.none(), st.sampled_from(["deterministic", "router"])),
         agent=st.one_of(st.none(), st.sampled_from(["claude", "codex", "dry-run"])),
         cost_usd=st.one_of(st.none(), st.floats(0, 1000).map(lambda v: round(v, 6))),
-        tokens=st.one_of(st.none(), st.builds(Tokens, st.integers(0, 10**9))),
+        tokens=st.one_of(st.none(), st.builds(Tokens, *[st.integers(0, 10**9)] * 3)),
         duration=st.one_of(st.none(), st.floats(0, 10**5).map(lambda v: round(v, 1))),
         agent_version=st.one_of(st.none(), st.just("2.1.330")),
         model=st.one_of(st.none(), st.just("opus")),

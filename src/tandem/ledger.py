@@ -21,7 +21,7 @@ from tandem.git import Repo
 from tandem.receipts import Receipt, Tokens, read
 from tandem.state import atomic_write
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass
@@ -34,19 +34,30 @@ class Total:
     duration: float = 0.0
     cost_usd: float = 0.0
     unpriced: int = 0  # turns whose agent reported no cost
-    tokens: Tokens = field(default_factory=Tokens)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+
+    @property
+    def tokens(self) -> Tokens:
+        """The token counts added up."""
+        return Tokens(self.tokens_in, self.tokens_out, self.tokens_cached)
 
     def add(self, receipt: Receipt) -> None:
-        """Count one more receipt."""
+        """Count one more receipt (plain fields: this runs for every receipt in history)."""
+        outcome = receipt.outcome
         self.turns += 1
-        self.failed += receipt.outcome == "fail"
-        self.paused += receipt.outcome == "pause"
+        self.failed += outcome == "fail"
+        self.paused += outcome == "pause"
         self.duration += receipt.duration or 0.0
         if receipt.cost_usd is None:
             self.unpriced += 1
         else:
             self.cost_usd += receipt.cost_usd
-        self.tokens += receipt.tokens or Tokens()
+        if receipt.tokens is not None:
+            self.tokens_in += receipt.tokens.input
+            self.tokens_out += receipt.tokens.output
+            self.tokens_cached += receipt.tokens.cached
 
     def to_json(self) -> dict[str, Any]:
         """The total as ``status --json`` and the report show it."""
@@ -122,7 +133,7 @@ def _load(path: Path) -> Summary | None:
 
 
 def _total(data: dict[str, Any]) -> Total:
-    return Total(**{**data, "tokens": Tokens(**data["tokens"])})
+    return Total(**data)
 
 
 def _store(path: Path, summary: Summary) -> None:

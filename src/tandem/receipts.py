@@ -9,6 +9,7 @@ under a second.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -30,15 +31,15 @@ _RECORD, _FIELD = "\x1d", "\x1f"
 _PAIR = re.compile(r"(?:^|\x1e)Tandem-([A-Za-z-]+): *([^\x1e]*)")
 
 
-@dataclass(frozen=True)
-class Tokens:
+class Tokens(NamedTuple):
     """Token counts of one turn: input, output, and input served from a cache."""
 
     input: int = 0
     output: int = 0
     cached: int = 0
 
-    def __add__(self, other: Tokens) -> Tokens:
+    def plus(self, other: Tokens) -> Tokens:
+        """Both counts added up."""
         return Tokens(
             self.input + other.input, self.output + other.output, self.cached + other.cached
         )
@@ -132,7 +133,7 @@ def from_turn(
         model=model_of((args or {}).get(agent or "", ())),
         duration=result.duration,
         cost_usd=math.fsum(costs) if costs else None,
-        tokens=sum(counted, Tokens()) if counted else None,
+        tokens=functools.reduce(Tokens.plus, counted) if counted else None,
         log=result.log_path,
         reason=result.failure,
     )
@@ -171,15 +172,15 @@ def model_of(args: Iterable[str]) -> str | None:
 
 def tokens_of(usage: Mapping[str, int]) -> Tokens:
     """Input, output and cached tokens from any agent's usage keys."""
-    found = Tokens()
+    counts = {"input": 0, "output": 0, "cached": 0}
     for key, count in usage.items():
         if key in ("cache_read_input_tokens", "cached_input_tokens", "cached"):
-            found += Tokens(cached=count)
+            counts["cached"] += count
         elif "output" in key or "reasoning" in key:
-            found += Tokens(output=count)
+            counts["output"] += count
         elif "input" in key:
-            found += Tokens(input=count)
-    return found
+            counts["input"] += count
+    return Tokens(**counts)
 
 
 # -- reading -------------------------------------------------------------------------------
