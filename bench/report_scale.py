@@ -26,7 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-import synthetic_history  # noqa: E402  (a test helper: bench and tests build the same history)
+import synthetic_history  # noqa: E402  (from tests/: bench and tests build the same history)
 
 
 def _timed(action: Callable[[], object], rounds: int = 1) -> float:
