@@ -71,6 +71,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    from tandem import readers
+
+    try:
+        return readers.seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="orchestration.yaml to use")
     add_flags(parser, only=("state_file", "logs_dir"))
@@ -124,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", type=_positive_int, default=1, metavar="N", help="iterations")
     logs.add_argument("--actor", help="only this actor's logs")
     logs.add_argument("--format", choices=("text", "xml"), default="text")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="the running turn's log as it grows, then the next",
+    )
     _add_common(logs)
 
     stamp = subs.add_parser("stamp", help="record a turn's result by hand (recover or skip)")
@@ -145,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--remote", help="remote (default: origin)")
     stop.add_argument("--branch", help="branch (default: current)")
     _add_common(stop)
+
+    watch = subs.add_parser("watch", help="a live view of the loop (q quits)")
+    watch.add_argument(
+        "--remote",
+        action="store_true",
+        help="watch the remote branch (from another clone)",
+    )
+    watch.add_argument("--remote-name", metavar="NAME", help="remote to watch (default: origin)")
+    watch.add_argument("--branch", help="branch to watch (default: current)")
+    watch.add_argument(
+        "--interval", type=_seconds, default=1.0, metavar="SECS", help="refresh period"
+    )
+    _add_common(watch)
+
+    report = subs.add_parser("report", help="write an HTML report of the turns (receipts in git)")
+    report.add_argument("-o", "--output", metavar="PATH", help="file (default: logs/report.html)")
+    report.add_argument("--since", metavar="REV", help="only turns after this commit")
+    _add_common(report)
 
     init = subs.add_parser("init", help="create the config, prompts and state (never overwrites)")
     init.add_argument("--agent", default=None, help="agent.default to write into the config")
@@ -207,7 +240,12 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
         from tandem.commands.logs import logs
 
         return logs(
-            cwd=cwd, iterations=args.n, actor=args.actor, fmt=args.format, **_paths(args, cwd)
+            cwd=cwd,
+            iterations=args.n,
+            actor=args.actor,
+            fmt=args.format,
+            follow=args.follow,
+            **_paths(args, cwd),
         )
     if command == "stamp":
         from tandem.commands.stamp import stamp
@@ -237,6 +275,21 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
             branch=args.branch,
             **_paths(args, cwd),
         )
+    if command == "watch":
+        from tandem.commands.watch import watch
+
+        return watch(
+            cwd=cwd,
+            remote=args.remote,
+            remote_name=args.remote_name,
+            branch=args.branch,
+            interval=max(args.interval, 0.1),
+            **_paths(args, cwd),
+        )
+    if command == "report":
+        from tandem.commands.report import report
+
+        return report(cwd=cwd, output=args.output, since=args.since, **_paths(args, cwd))
     if command == "init":
         from tandem.commands.init import init
 

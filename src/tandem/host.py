@@ -38,6 +38,7 @@ class Host:
     commit_dry_run: bool = False
     strict_tree: bool = False
     push: bool = False  # combined/async mode: push after each turn (--push)
+    agent_versions: dict[str, str | None] = field(default_factory=dict)  # for receipts
     _state_tracked: bool = field(default=False, repr=False)
     _commits: int = field(default=0, repr=False)  # since the last maintenance
 

@@ -234,15 +234,18 @@ class TurnLog:
         self._file.write(self._redactor.text(text + "\n").encode("utf-8", errors="replace"))
 
     def fields(self, title: str, values: Mapping[str, Any]) -> None:
-        """A block of ``key: value`` lines under a title."""
+        """A block of ``key: value`` lines under a title, on disk at once."""
         self.line(f"===== tandem {title} =====")
         for key, value in values.items():
             self.line(f"{key}: {value}")
         self.line("=" * (len(title) + 20))
+        self._file.flush()
 
     def output(self, data: bytes | memoryview) -> None:
-        """Agent output, already redacted."""
+        """Agent output, already redacted; written through, so ``tandem watch`` and
+        ``logs --follow`` see it as it comes (one write per chunk, as the console)."""
         self._file.write(data)
+        self._file.flush()
 
     def flush(self) -> None:
         """Push buffered output to the file."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from tandem import receipts
 from tandem.autocommit import Selection, select
 from tandem.errors import StateError, TandemError
 from tandem.git import Dirty, Status
@@ -183,14 +184,7 @@ def commit_turn(
     if host.commit_dry_run:
         host.console.say(f"would commit ({title}): " + ", ".join(paths))
         return None
-    trailers = []
-    if result is not None:
-        if result.log_path:
-            trailers.append(f"Tandem-Log: {result.log_path}")
-        if result.agent:
-            trailers.append(f"Tandem-Agent: {result.agent}")
-        if result.failure:
-            trailers.append(f"Tandem-Failure: {' '.join(result.failure.split())[:300]}")
+    trailers = receipts.trailers(receipts.for_host(host, result)) if result is not None else []
     message = title + ("\n\n" + "\n".join(trailers) if trailers else "")
     untracked = [*selection.untracked, *([host.state_path] if host.state_needs_add() else [])]
     sha = host.repo.commit_paths(paths, untracked, host.log.redactor.text(message))

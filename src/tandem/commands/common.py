@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tandem import config as config_mod
@@ -88,3 +91,19 @@ def sync_overrides(remote: str | None, branch: str | None) -> dict[str, Any]:
     if branch:
         found["sync.branch"] = branch
     return found
+
+
+@contextlib.contextmanager
+def quit_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a viewing command (watch, logs --follow) like Ctrl-C does,
+    through every ``finally`` on the way (the terminal is restored)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -59,7 +59,18 @@ def demo(*, cwd: Path, path: str | None, iterations: int, quiet: bool) -> int:
         f"tandem: logs:    {target / 'logs' / 'main'} (events.jsonl, galph/, ralph/)\n"
         f"tandem: try:     cd {target} && {me} status && {me} logs -n 2 && {me} route --explain"
     )
+    _report(target)
     return code
+
+
+def _report(target: Path) -> None:
+    """The HTML report of the demo's turns; without the report extra, how to get it."""
+    from tandem.commands.report import report
+
+    try:
+        report(cwd=target, output=None, since=None, config_path=None, overrides={})
+    except TandemError as exc:
+        print(f"tandem: report: not written: {exc}")
 
 
 def _invocation() -> str:

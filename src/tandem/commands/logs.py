@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import quoteattr
 
-from tandem.commands.common import quiet_host
+from tandem.commands.common import quiet_host, quit_on_signals
 from tandem.config import actor_name
 from tandem.errors import UsageError
 from tandem.state import ACTORS
@@ -38,13 +41,19 @@ def logs(
     fmt: str,
     config_path: str | None,
     overrides: Mapping[str, Any],
+    follow: bool = False,
+    poll: float = 0.5,
 ) -> int:
-    """Print the turn logs of the last ``iterations`` iterations."""
+    """Print the turn logs of the last ``iterations`` iterations (or ``follow`` the newest)."""
     host = quiet_host(cwd, config_path, overrides)
     try:
         actors = (actor_name(actor),) if actor else ACTORS
     except ValueError as exc:
         raise UsageError(str(exc), "use --actor galph or --actor ralph") from None
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt), quit_on_signals():
+            _follow(host.log.folder, actors, host.log.display, poll)
+        return 0
     found = find_logs(host.log.folder, actors, host.log.display)
     wanted = sorted({f.iteration for f in found})[-iterations:]
     chosen = [f for f in found if f.iteration in wanted]
@@ -83,3 +92,44 @@ def _print_xml(chosen: list[LogFile], commits: Mapping[str, str]) -> None:
             f"path={quoteattr(log.display)} commit={quoteattr(commit)}><![CDATA[{text}]]></log>"
         )
     print("</logs>")
+
+
+def _follow(folder: Path, actors: tuple[str, ...], display: Any, poll: float) -> None:
+    """The newest turn log as it grows; when a newer one starts, the rest of the old one,
+    then the new one from its start. Runs until Ctrl-C or SIGTERM."""
+    current: Path | None = None
+    offset = 0
+    out = sys.stdout.buffer
+    while True:
+        newest = _newest(folder, actors)
+        if current is not None:
+            offset += _copy(current, offset, out)
+        if newest is not None and newest != current:
+            out.write(f"==> {display(newest)} <==\n".encode())
+            current, offset = newest, 0
+            offset += _copy(current, offset, out)
+        out.flush()
+        time.sleep(poll)
+
+
+def _newest(folder: Path, actors: tuple[str, ...]) -> Path | None:
+    """The turn log that ``latest.log`` of any actor points at, the most recently begun."""
+    found = []
+    for who in actors:
+        latest = folder / who / "latest.log"
+        with contextlib.suppress(OSError):
+            target = latest.parent / os.readlink(latest)
+            found.append((target.stat().st_ctime_ns, target))
+    return max(found)[1] if found else None
+
+
+def _copy(path: Path, offset: int, out: IO[bytes]) -> int:
+    """Write what ``path`` holds past ``offset``; how many bytes that was."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except OSError:
+        return 0
+    out.write(data)
+    return len(data)

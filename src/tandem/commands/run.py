@@ -203,6 +203,7 @@ def _ready_executor(
         host.read_state()
     for name, executable, version in executor.preflight():
         host.log.event("agent", name=name, executable=executable, version=version)
+        host.agent_versions[name] = version
     return executor
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tandem import ledger
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
 from tandem.logs import human_duration, read_events
 from tandem.state import State, parse_time
+from tandem.view import pause_words
 
 
 def status(
@@ -30,17 +33,18 @@ def status(
     local = host.read_state() if host.state_file.exists() else None
     remote_view = _remote_view(host) if fetch else None
     events = list(read_events(host.log.events_path))
+    history = history_totals(host, remote_view["ref"] if remote_view else "HEAD")
     report = {
         "state_file": host.state_path,
         "local": _describe(local, host) if local else None,
         "remote": remote_view,
         "last_turns": [_turn(e) for e in events if e.get("event") == "turn_end"][-turns:],
-        "agents": agent_totals(events),
+        **history,
     }
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print("\n".join(_lines(report)))
+        print("\n".join(_lines(report, host.clock())))
     return 0
 
 
@@ -53,6 +57,22 @@ def _remote_view(host: Host) -> dict[str, Any] | None:
         return None
     where, state = found
     return {"ref": where, **_describe(state, host)}
+
+
+def history_totals(host: Host, ref: str) -> dict[str, Any]:
+    """Totals per actor and per agent from the receipts in ``ref``'s history (SPEC §15).
+
+    With a remote the remote's history is read, so both machines print the same numbers.
+    """
+    if host.repo is None:
+        return {"totals_from": None, "actors": {}, "agents": {}, "malformed_receipts": []}
+    summary = ledger.summarize(host.repo, ref, host.log.folder / "receipts-cache.json")
+    return {
+        "totals_from": ref,
+        "actors": {k: v.to_json() for k, v in summary.actors.items()},
+        "agents": {k: v.to_json() for k, v in summary.agents.items()},
+        "malformed_receipts": list(summary.malformed),
+    }
 
 
 def _describe(state: State, host: Host) -> dict[str, Any]:
@@ -71,7 +91,20 @@ def _describe(state: State, host: Host) -> dict[str, Any]:
         "failure": state.failure.to_json() if state.failure else None,
         "stop_requested": state.exit_reason if state.exit else None,
         "last_update": state.last_update,
+        # read from the file's object, whichever way the model holds them (SPEC §3.1)
+        "pause": _pause(state.to_json().get("pause"), now),
+        "spent": state.to_json().get("spent"),
     }
+
+
+def _pause(pause: Any, now: datetime) -> dict[str, Any] | None:
+    """The pause object with the time left, when the state says ``paused``."""
+    if not isinstance(pause, dict):
+        return None
+    left = None
+    with contextlib.suppress(TypeError, ValueError):
+        left = max(0.0, (parse_time(pause["until"]) - now).total_seconds())
+    return {**pause, "secs_left": left}
 
 
 def _expired(expires: str | None, now: datetime) -> bool | None:
@@ -91,31 +124,7 @@ def _turn(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def agent_totals(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per agent: turns, failures, cost and tokens summed from ``turn_end`` events."""
-    totals: dict[str, dict[str, Any]] = {}
-    for event in events:
-        if event.get("event") != "turn_end" or not isinstance(event.get("agent"), str):
-            continue
-        entry = totals.setdefault(
-            event["agent"], {"turns": 0, "failed": 0, "cost_usd": 0.0, "tokens": {}}
-        )
-        entry["turns"] += 1
-        entry["failed"] += event.get("status") != "ok"
-        result = event.get("result") if isinstance(event.get("result"), dict) else None
-        if result is None:
-            continue
-        cost = result.get("cost_usd")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            entry["cost_usd"] = round(entry["cost_usd"] + cost, 6)
-        usage = result.get("usage")
-        for name, count in usage.items() if isinstance(usage, dict) else ():
-            if isinstance(count, int) and not isinstance(count, bool):
-                entry["tokens"][name] = entry["tokens"].get(name, 0) + count
-    return totals
-
-
-def _lines(report: Mapping[str, Any]) -> list[str]:
+def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
     lines = []
     for label in ("local", "remote"):
         view = report[label]
@@ -140,6 +149,10 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
             )
         if view["stop_requested"]:
             lines.append(f"  stop requested: {view['stop_requested']}")
+        if view["pause"]:
+            pause = view["pause"]
+            reason = f": {pause['reason']}" if pause.get("reason") else ""
+            lines.append("  " + pause_words(pause, now)[1] + reason)
     if report["local"] is None and report["remote"] is None:
         lines.append(f"no state yet ({report['state_file']} does not exist)")
     if report["last_turns"]:
@@ -151,11 +164,27 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
                 f"  i{t['iteration']} {t['actor']} {t['prompt'] or '-'} "
                 f"{t['agent'] or '-'} {took} {t['status']}  {t['log'] or ''}".rstrip()
             )
-    for name, total in report["agents"].items():
-        tokens = ", ".join(f"{k} {v:,}" for k, v in total["tokens"].items())
-        cost = f", ${total['cost_usd']:.4f}" if total["cost_usd"] else ""
+    if report["actors"]:
+        lines.append(f"totals from the receipts in {report['totals_from']}:")
+    for group in ("actors", "agents"):
+        lines += [_total_line(name, total) for name, total in report[group].items()]
+    if report["malformed_receipts"]:
         lines.append(
-            f"agent {name}: {total['turns']} turns ({total['failed']} failed){cost}"
-            + (f", tokens: {tokens}" if tokens else "")
+            f"  {len(report['malformed_receipts'])} receipts could not be read "
+            f"(first: {report['malformed_receipts'][0]})"
         )
     return lines
+
+
+def _total_line(name: str, total: Mapping[str, Any]) -> str:
+    tokens = total["tokens"]
+    parts = [f"{total['turns']} turns ({total['failed']} failed, {total['paused']} paused)"]
+    if total["unpriced_turns"] < total["turns"]:
+        parts.append(f"${total['cost_usd']:.4f}")
+    parts.append(f"tokens in {tokens['in']:,} out {tokens['out']:,} cached {tokens['cached']:,}")
+    parts.append(human_duration(total["duration_secs"]))
+    if total["unpriced_turns"] == total["turns"]:
+        parts.append(f"{name} reports no cost")
+    elif total["unpriced_turns"]:
+        parts.append(f"{total['unpriced_turns']} turns without a cost")
+    return f"  {name}: " + ", ".join(parts)
