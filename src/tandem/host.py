@@ -1,7 +1,9 @@
 """The host project as one object: config, state file, logs, git, and who we are.
 
 Built once per command from the config and the flags; every mode and ``stamp`` work on
-a ``Host``. The clock and the owner string are fields so tests can set them.
+a ``Host``. It is frozen: the run flags are one ``Policy`` value fixed at start, and the
+clock (the only source of "now" for states, leases and turn times) and the owner string
+are fields so tests can set them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
 
 from tandem import state as state_mod
 from tandem.config import Config
@@ -22,8 +27,32 @@ from tandem.state import State, StateFile, this_owner, utcnow
 NO_GIT_BRANCH = "local"
 _MAINTAIN_EVERY = 50
 
+TreePolicy = Literal["warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The run flags that change how turns are recorded and published."""
+
+    push: bool = False  # combined/async mode: push after each turn (--push)
+    strict_tree: bool = False  # dirty paths left by a turn fail it (--strict-tree)
+    commit_dry_run: bool = False  # print the commits instead of making them
+
+    def tree(self, *, sync: bool) -> TreePolicy:
+        """What paths a turn leaves dirty do: fail the turn (sync mode, --strict-tree) or
+        warn (combined and async mode), decided once per run (SPEC §9)."""
+        return "fail" if sync or self.strict_tree else "warn"
+
 
 @dataclass
+class _Upkeep:
+    """What a run learns as it goes: whether git tracks the state, commits since upkeep."""
+
+    state_tracked: bool = False
+    commits: int = 0
+
+
+@dataclass(frozen=True)
 class Host:
     """Everything a turn needs to know about where it runs."""
 
@@ -34,11 +63,8 @@ class Host:
     branch: str | None = None
     owner: str = field(default_factory=this_owner)
     clock: Callable[[], datetime] = utcnow
-    commit_dry_run: bool = False
-    strict_tree: bool = False
-    push: bool = False  # combined/async mode: push after each turn (--push)
-    _state_tracked: bool = field(default=False, repr=False)
-    _commits: int = field(default=0, repr=False)  # since the last maintenance
+    policy: Policy = Policy()
+    _upkeep: _Upkeep = field(default_factory=_Upkeep, repr=False)
 
     @property
     def console(self) -> Console:
@@ -61,7 +87,7 @@ class Host:
         """One tandem run per work tree: a second one is refused, naming the first."""
         import fcntl
 
-        folder = self.repo.git_dir() if self.repo is not None else self.config.logs_dir
+        folder = self.git_dir or self.config.logs_dir
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "tandem.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -80,25 +106,30 @@ class Host:
         finally:
             os.close(fd)
 
+    @cached_property
+    def git_dir(self) -> Path | None:
+        """The repository's .git folder, asked of git once per run."""
+        return None if self.repo is None else self.repo.git_dir()
+
     def state_needs_add(self) -> bool:
         """True while git does not know the state file yet (one ``ls-files``, then cached)."""
-        if self._state_tracked or self.repo is None:
+        if self._upkeep.state_tracked or self.repo is None:
             return False
         listed = self.repo.git("ls-files", "--", self.state_path).text.strip()
-        self._state_tracked = bool(listed)
-        return not self._state_tracked
+        self._upkeep.state_tracked = bool(listed)
+        return not self._upkeep.state_tracked
 
     def committed(self) -> None:
         """Count a commit; every 50, let git do its housekeeping."""
-        self._commits += 1
-        if self._commits >= _MAINTAIN_EVERY:
+        self._upkeep.commits += 1
+        if self._upkeep.commits >= _MAINTAIN_EVERY:
             self.maintain()
 
     def maintain(self) -> None:
         """Run git's automatic maintenance if this run committed anything."""
-        if self.repo is not None and self._commits:
+        if self.repo is not None and self._upkeep.commits:
             self.repo.maintain()
-            self._commits = 0
+            self._upkeep.commits = 0
 
     def read_state(self, *, create: bool = False) -> State:
         """The state on disk; with ``create``, a missing file becomes iteration 1 (logged)."""
@@ -117,8 +148,7 @@ def open_host(
     env: Mapping[str, str] | None = None,
     use_git: bool = True,
     require_git: bool = False,
-    commit_dry_run: bool = False,
-    strict_tree: bool = False,
+    policy: Policy = Policy(),
 ) -> Host:
     """Build the ``Host`` for ``config``: find the repo and branch, open the log book."""
     env = os.environ if env is None else env
@@ -143,6 +173,5 @@ def open_host(
         log=logbook,
         repo=repo,
         branch=branch,
-        commit_dry_run=commit_dry_run,
-        strict_tree=strict_tree,
+        policy=policy,
     )

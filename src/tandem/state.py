@@ -3,7 +3,9 @@
 The file comes from outside the process (another machine, a human, an agent), so reading
 it is strict: any defect is a ``StateError`` naming the file, the field and the value
 (SPEC §3.2). Keys tandem does not know are kept as they are on every write (SPEC §3.1).
-Transitions are pure functions from one ``State`` to the next (SPEC §3.3).
+Transitions return a new ``State`` and never touch the disk (SPEC §3.3); ``merge`` joins
+two versions of the file field by field, so the file never causes a git conflict
+(SPEC §13.1 rule 3).
 """
 
 from __future__ import annotations
@@ -221,6 +223,31 @@ class State:
         """The file's text: 2-space indent and a trailing newline."""
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
+    def protocol_fields(self) -> dict[str, Any]:
+        """The fields only tandem may change (all but the stop request and unknown keys)."""
+        data = self.to_json()
+        for key in (*_USER_KEYS, "last_update", *self.extra):
+            data.pop(key, None)
+        return data
+
+    def finished_turn(self, before: State) -> tuple[Actor, bool] | None:
+        """(actor, ok) if this state records one turn finished on top of ``before``.
+
+        Used on start to recognise a finish whose commit is missing (SPEC §13.1 rule 1).
+        """
+        if self.lease_owner is not None:
+            return None
+        if self.status == "failed" and self.failure is not None:
+            actor = self.failure.actor
+            if before.expected_actor == actor and before.iteration == self.iteration:
+                return None if before.failure == self.failure else (actor, False)
+            return None
+        if self.status == "waiting-ralph" and before.expected_actor == "galph":
+            return ("galph", True) if before.iteration == self.iteration else None
+        if self.status == "complete" and before.expected_actor == "ralph":
+            return ("ralph", True) if before.iteration + 1 == self.iteration else None
+        return None
+
     def same_turn(self, other_state: State) -> bool:
         """True if both describe the same point of the protocol (ignoring timestamps)."""
         keys = ("iteration", "expected_actor", "status", "lease_owner")
@@ -228,6 +255,37 @@ class State:
 
 
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
+_USER_KEYS = ("exit", "exit_reason")
+
+
+def merge(turn: State, other_side: State, base: State | None = None) -> State:
+    """Join two versions of the state: ``turn``'s protocol fields, the other side's stop
+    request and unknown keys (SPEC §13.1 rule 3).
+
+    With ``base`` (the common ancestor), a stop request or key the other side did not
+    change keeps ``turn``'s value, so a stop already honoured is not brought back.
+    """
+
+    def changed(key: str) -> bool:
+        return base is None or getattr(other_side, key) != getattr(base, key)
+
+    exit_side = other_side if changed("exit") or changed("exit_reason") else turn
+    if base is None and not other_side.exit:
+        exit_side = turn
+    extra = dict(turn.extra)
+    base_extra = {} if base is None else dict(base.extra)
+    for key, value in other_side.extra.items():
+        if base is None or base_extra.get(key, _ABSENT) != value:
+            extra[key] = value
+    for key in base_extra:
+        if key not in other_side.extra:
+            extra.pop(key, None)
+    return dataclasses.replace(
+        turn, exit=exit_side.exit, exit_reason=exit_side.exit_reason, extra=extra
+    )
+
+
+_ABSENT = object()
 
 
 def initial(now: datetime) -> State:
@@ -410,7 +468,7 @@ class StateFile:
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same folder, fsync, rename: readers see old or new."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -422,6 +480,24 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def is_temp_of(path: Path, candidate: str) -> bool:
+    """True if ``candidate`` (a name in ``path``'s folder) is a temp file of ``atomic_write``."""
+    return candidate.startswith(_temp_prefix(path)) and candidate.endswith(".tmp")
+
+
+def temp_files(path: Path) -> list[Path]:
+    """Temp files of ``atomic_write`` left beside ``path`` by a process killed mid-write."""
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    return sorted(path.parent / name for name in names if is_temp_of(path, name))
 
 
 @contextlib.contextmanager
