@@ -45,10 +45,12 @@ def ok_stamps(subjects: list[str]) -> collections.Counter[tuple[int, str]]:
 
 
 def assert_stamped_once(subjects: list[str], iterations: int) -> None:
-    """Every turn of ``iterations`` full iterations stamped ok exactly once."""
+    """Every turn of the first ``iterations`` iterations stamped ok exactly once, and no
+    turn at all stamped ok twice (a restart may run more iterations than that)."""
     stamps = ok_stamps(subjects)
-    expected = {(i, actor): 1 for i in range(1, iterations + 1) for actor in ("galph", "ralph")}
-    assert dict(stamps) == expected, subjects
+    assert all(count == 1 for count in stamps.values()), subjects
+    expected = {(i, actor) for i in range(1, iterations + 1) for actor in ("galph", "ralph")}
+    assert expected <= set(stamps), subjects
 
 
 def assert_reachable(root: Path, commits: set[str]) -> None:

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from tandem import files
 from tandem import state as state_mod
 from tandem.config import Config
 from tandem.errors import NotAGitRepo, TandemError
@@ -79,32 +80,21 @@ class Host:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Serialize read-modify-write of the state with ``tandem stop`` and friends."""
-        with state_mod.locked(self.config.logs_dir / ".state.lock"):
+        with files.locked(self.config.logs_dir / ".state.lock"):
             yield
 
     @contextlib.contextmanager
     def run_lock(self) -> Iterator[None]:
         """One tandem run per work tree: a second one is refused, naming the first."""
-        import fcntl
-
-        folder = self.git_dir or self.config.logs_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "tandem.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        path = (self.git_dir or self.config.logs_dir) / "tandem.lock"
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise TandemError(
-                    f"another tandem run ({holder}) is using this work tree",
-                    "wait for it to end, or stop it (tandem stop) first",
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, self.owner.encode(), 0)
-            yield
-        finally:
-            os.close(fd)
+            with files.locked(path, holder=self.owner):
+                yield
+        except files.LockBusy as busy:
+            raise TandemError(
+                f"another tandem run ({busy.holder or 'another process'}) is using this work tree",
+                "wait for it to end, or stop it (tandem stop) first",
+            ) from None
 
     @cached_property
     def git_dir(self) -> Path | None:

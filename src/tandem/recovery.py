@@ -14,15 +14,19 @@ decides, once, at the start of every mode and of ``stamp``:
   never committed) is **rolled back** to HEAD's, keeping a stop request or keys a human or
   an agent added, which the stop check and the sync then honour and publish;
 - in combined and async mode a written but uncommitted ``running-<actor>`` is the normal
-  state during a turn: the lease check of the next start takes it over (SPEC §3.4).
+  state during a turn: the lease check of the next start takes it over (SPEC §3.4);
+- a git ``index.lock`` left by a killed git command stops the start with the command that
+  removes it (only the user can know that no git command of theirs is running).
 """
 
 from __future__ import annotations
 
 import contextlib
 
+from tandem.files import atomic_write, temp_files
+from tandem.errors import GitError
 from tandem.host import Host
-from tandem.state import Actor, State, atomic_write, merge, parse, temp_files
+from tandem.state import Actor, State, merge, parse
 from tandem.turns import commit_turn, selection_for, turn_subject
 
 
@@ -33,6 +37,13 @@ def recover(host: Host, *, sync: bool) -> None:
             leftover.unlink()
         host.console.warn(f"removed {host.config.relative(leftover)} (an interrupted write)")
         host.log.event("recover_temp", path=host.config.relative(leftover))
+    if host.git_dir is not None and (host.git_dir / "index.lock").exists():
+        lock = host.git_dir / "index.lock"
+        raise GitError(
+            f"{lock} exists: a git command was killed while it held the index lock",
+            f"if no git command is running in {host.config.root}, delete it (rm {lock}) "
+            "and restart",
+        )
     if host.repo is None or not host.state_file.exists():
         return
     committed = host.repo.show("HEAD", host.state_path)

@@ -27,10 +27,11 @@ from tandem.errors import (
     StateError,
     TandemError,
 )
+from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.host import Host
 from tandem.recovery import recover
-from tandem.state import Actor, State, atomic_write, merge, parse
+from tandem.state import Actor, State, merge, parse
 from tandem.turns import (
     Started,
     begin_turn,

@@ -10,13 +10,11 @@ two versions of the file field by field, so the file never causes a git conflict
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import socket
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, Literal, cast
 
 from tandem import proc
 from tandem.errors import LeaseHeld, StateError
+from tandem.files import atomic_write
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
@@ -463,52 +462,3 @@ class StateFile:
             state = dataclasses.replace(state, last_update=format_time(now))
         atomic_write(self.path, state.dumps().encode("utf-8"))
         return state
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write via a temp file in the same folder, fsync, rename: readers see old or new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def is_temp_of(path: Path, candidate: str) -> bool:
-    """True if ``candidate`` (a name in ``path``'s folder) is a temp file of ``atomic_write``."""
-    return candidate.startswith(_temp_prefix(path)) and candidate.endswith(".tmp")
-
-
-def temp_files(path: Path) -> list[Path]:
-    """Temp files of ``atomic_write`` left beside ``path`` by a process killed mid-write."""
-    try:
-        names = os.listdir(path.parent)
-    except FileNotFoundError:
-        return []
-    return sorted(path.parent / name for name in names if is_temp_of(path, name))
-
-
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``lock_path`` for a read-modify-write of the state."""
-    import fcntl
-
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -21,13 +21,14 @@ from typing import Protocol
 from tandem import guard
 from tandem.autocommit import Selection, select
 from tandem.errors import Interrupted, StateError, TandemError, TurnFailed
+from tandem.files import is_temp_of
 from tandem.git import Dirty, Status
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor, TurnResult, run_turn
 from tandem.runner import Status as TurnStatus
-from tandem.state import Actor, Failure, State, is_temp_of
+from tandem.state import Actor, Failure, State
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Finished:
 # -- the commit-subject grammar (SPEC §7.3, §8.2) ----------------------------------------
 _SUBJECT = re.compile(
     r"^\[SYNC i=(?P<iteration>\d+)\] actor=(?P<actor>galph|ralph)"
-    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok|fail|running)(?: |$)"
+    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|running$)"
 )
 
 
