@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 
-from tandem.files import atomic_write, temp_files
+from tandem.autocommit import selection_for
 from tandem.errors import GitError
+from tandem.files import atomic_write, temp_files
 from tandem.host import Host
 from tandem.state import Actor, State, merge, parse
-from tandem.turns import commit_turn, selection_for, turn_subject
+from tandem.turns import commit_turn, turn_subject
 
 
 def recover(host: Host, *, sync: bool) -> None:

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tandem.autocommit import Selection
+from tandem.autocommit import Selection, require_tree_for
 from tandem.errors import (
     ClaimedElsewhere,
     GitError,
@@ -38,7 +38,6 @@ from tandem.turns import (
     claim_subject,
     commit_turn,
     parse_subject,
-    require_tree_for,
     stop_subject,
 )
 

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tandem import guard
-from tandem.autocommit import Selection, select
-from tandem.errors import Interrupted, StateError, TandemError, TurnFailed
-from tandem.files import is_temp_of
-from tandem.git import Dirty, Status
+from tandem.autocommit import Selection, selection_for
+from tandem.errors import Interrupted, StateError, TurnFailed
+from tandem.git import Status
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.router import RouterContext
@@ -168,42 +167,6 @@ def _subject_of(result: TurnResult, after: State) -> str:
 
 def _selection(host: Host, actor: Actor, status: Status | None) -> Selection:
     return Selection() if status is None else selection_for(host, actor, status.dirty)
-
-
-def selection_for(host: Host, actor: Actor, dirty: Iterable[Dirty]) -> Selection:
-    """Match dirty paths against ``actor``'s globs; never the state file, its temp files
-    (an interrupted atomic write) or the logs."""
-    config = host.config
-    kept = [d for d in dirty if not _is_state_temp(host, d.path)]
-    return select(
-        kept,
-        config.autocommit.globs(actor),
-        root=config.root,
-        never=(host.state_path, config.relative(config.logs_dir)),
-        max_file_bytes=config.autocommit.max_file_bytes,
-        max_total_bytes=config.autocommit.max_total_bytes,
-    )
-
-
-def _is_state_temp(host: Host, path: str) -> bool:
-    full = host.config.root / path
-    state = host.state_file.path
-    return full.parent == state.parent and is_temp_of(state, full.name)
-
-
-def require_tree_for(host: Host, actor: Actor, fix: str) -> None:
-    """Refuse to start when the tree has changes ``actor`` may not commit (listed)."""
-    if host.repo is None:
-        return
-    unmatched = selection_for(host, actor, host.repo.status().dirty).unmatched
-    if unmatched:
-        more = f" (+{len(unmatched) - 10} more)" if len(unmatched) > 10 else ""
-        raise TandemError(
-            f"the work tree has changes {actor} may not commit: "
-            + ", ".join(unmatched[:10])
-            + more,
-            fix,
-        )
 
 
 def _check_tree(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tandem.autocommit import require_tree_for
 from tandem.commands.common import load_config, sync_overrides
 from tandem.config import actor_name
 from tandem.errors import StateError, UsageError
@@ -15,7 +16,7 @@ from tandem.recovery import recover
 from tandem.runner import Status, TurnResult
 from tandem.session import Session
 from tandem.state import Actor
-from tandem.turns import Started, begin_turn, finish_turn, require_tree_for
+from tandem.turns import Started, begin_turn, finish_turn
 
 
 def stamp(
