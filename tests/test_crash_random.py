@@ -59,6 +59,13 @@ def plain_run(host: Host, args: tuple[str, ...], log: Path) -> Run:
     raise AssertionError(out)
 
 
+def peer_turn(peer: Host, *args: str) -> None:
+    """The peer's turn, which must succeed (a crash log is shown if it does not)."""
+    done = tandem(peer.root, *args, env=peer.env())
+    crashes = [p.read_text() for p in (peer.root / "logs").glob("tandem-crash-*.log")]
+    assert done.code == 0, done.err + "".join(crashes)
+
+
 def remaining(host: Host) -> int:
     """Iterations left to reach ITERATIONS by the recorded (committed) state; a restart
     may then record one more turn that a killed run finished but did not commit."""
@@ -105,7 +112,7 @@ def test_sync_mode_survives_random_kills(tmp_path: Path, round_number: int) -> N
     for i in range(1, ITERATIONS + 1):
         if name == "ralph":  # galph's turn first: a real one creates the state file
             first = ("supervisor", *SYNC) if i == 1 else ("stamp", "galph", "ok", "--sync-via-git")
-            assert tandem(peer.root, *first, env=peer.env()).code == 0
+            peer_turn(peer, *first)
         killed = killed_run(victim, args, rng.uniform(0.3, 1.5), tmp_path / f"kill-{i}.log")
         assert killed.code in (0, -9), killed.out
         assert_no_agent_alive(victim)
@@ -114,8 +121,7 @@ def test_sync_mode_survives_random_kills(tmp_path: Path, round_number: int) -> N
             again = plain_run(victim, args, tmp_path / f"again-{i}.log")
             assert again.code == 0 or "gave up waiting" in again.out, again.out
         if name == "galph":
-            stamp = ("stamp", "ralph", "ok", "--sync-via-git")
-            assert tandem(peer.root, *stamp, env=peer.env()).code == 0
+            peer_turn(peer, "stamp", "ralph", "ok", "--sync-via-git")
     assert_stamped_once(remote_subjects(pair.remote), ITERATIONS)
     assert_reachable(pair.remote, on_remote)
     assert_no_agent_alive(victim)

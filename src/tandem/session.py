@@ -22,6 +22,7 @@ from tandem.autocommit import Selection, require_tree_for
 from tandem.errors import (
     ClaimedElsewhere,
     GitError,
+    LeaseHeld,
     PushRejected,
     RebaseConflict,
     StateError,
@@ -296,7 +297,7 @@ class Session:
     def _refuse_if_claimed(self, actor: Actor, seen: State) -> None:
         fetched = self.repo.fetch(self.remote.name, self.remote.branch) or ""
         theirs = self.check_remote_state(fetched)
-        if theirs is None or theirs.same_turn(seen):
+        if theirs is None or theirs.same_turn(seen) or self._taken_over(actor, theirs):
             return
         self.host.log.event(
             "claimed_elsewhere",
@@ -310,6 +311,14 @@ class Session:
             f"iteration {theirs.iteration} (lease {theirs.lease_owner})",
             "nothing ran here; let that process finish",
         )
+
+    def _taken_over(self, actor: Actor, theirs: State) -> bool:
+        """True if the remote's claim is a dead process's (a killed run's own push, landed
+        after it died): the retry takes that turn over instead of giving up."""
+        try:
+            return theirs.stale_owner(actor, self.host.owner, self.host.clock()) is not None
+        except LeaseHeld:
+            return False
 
     def _undo_claim(self, sha: str | None, base: str | None) -> None:
         if sha is not None and base is not None:
