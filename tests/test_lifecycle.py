@@ -252,6 +252,23 @@ def test_agent_git_actions_fail_the_turn_and_push_nothing(
     assert ok_stamps(subjects) == {(1, "galph"): 1}
 
 
+def test_a_restart_never_follows_the_agent_onto_its_branch(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path)
+    galph = pair.clones["galph"]
+    galph.plan({"galph": {"git": [["switch", "--quiet", "-c", "feature"]]}})
+    assert tandem(galph.root, "supervisor", *SYNC, env=galph.env()).code == 1
+    galph.plan({"galph": {}})
+    again = tandem(galph.root, "supervisor", *SYNC, env=galph.env())
+    assert again.code == 1
+    assert again.err.strip() == (
+        "tandem: error: origin/feature does not exist, but this branch carries a loop "
+        "(sync/state.json); switch to the loop's branch (git switch <branch>), or pass "
+        "--branch feature to sync this one"
+    )
+    assert git(pair.remote, "branch", "--list", "--format=%(refname:short)").split() == ["main"]
+    assert len(galph.calls()) == 1
+
+
 def test_agent_rewriting_tandems_state_fields_fails_the_turn(tmp_path: Path) -> None:
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]

@@ -102,6 +102,8 @@ class Session:
                 f"remote '{remote.name}' does not exist",
                 f"git remote add {remote.name} <url>, or pass --remote",
             )
+        if not wanted:
+            _refuse_a_new_branch(host, repo, remote)
         recover(host, sync=True)
         if actor is not None and tree_fix is not None:
             require_tree_for(host, actor, tree_fix)
@@ -357,6 +359,19 @@ def remote_view(host: Host) -> tuple[str, State] | None:
         host.console.warn(f"{exc.what}; showing the local state only")
         return None
     return None if found is None else (session.remote.shown, found)
+
+
+def _refuse_a_new_branch(host: Host, repo: Repo, remote: Remote) -> None:
+    """A loop is never moved to another branch unasked: a branch the remote has never
+    had, whose history holds a state file (an agent may have switched to it), needs
+    ``--branch`` to become a sync branch."""
+    if repo.rev_parse(remote.ref) is not None or repo.show("HEAD", host.state_path) is None:
+        return
+    raise GitError(
+        f"{remote.shown} does not exist, but this branch carries a loop ({host.state_path})",
+        f"switch to the loop's branch (git switch <branch>), or pass --branch "
+        f"{remote.branch} to sync this one",
+    )
 
 
 def _repo(host: Host) -> Repo:

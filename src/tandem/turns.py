@@ -183,6 +183,8 @@ def _check_tree(
     if tree == "warn":
         host.console.warn(f"{message}; they stay in the work tree")
         return result
+    if not result.ok:
+        return result
     return _failed(result, f"{message} (see autocommit.{result.actor}; nothing was discarded)")
 
 
