@@ -83,6 +83,26 @@ def test_sync_kill_between_state_write_and_commit_is_completed_and_published(
     assert galph.dirty() == []
 
 
+def test_sync_kill_while_honouring_a_stop_does_not_lose_it(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path, names=("galph", "ralph", "human"))
+    galph, ralph, human = (pair.clones[n] for n in ("galph", "ralph", "human"))
+    assert tandem(galph.root, "supervisor", *SYNC, env=galph.env()).code == 0
+    git(human.root, "pull", "--quiet")
+    assert (
+        tandem(human.root, "stop", "--sync-via-git", "--reason", "lunch", env=human.env()).code == 0
+    )
+    env, _ = crashing_env(
+        tmp_path, ralph, {"command": "commit", "match": "stop: lunch", "before": True}
+    )
+    assert tandem(ralph.root, "loop", *SYNC, env=env).code == -9
+    again = tandem(ralph.root, "loop", *SYNC, env=ralph.env())
+    assert again.code == 0, again.err
+    assert "stopping: lunch" in again.out
+    assert ralph.calls() == []
+    assert remote_subjects(pair.remote)[-1] == "[SYNC i=1] stop: lunch"
+    assert "exit" not in remote_state(pair.remote)
+
+
 @pytest.mark.parametrize("mode", ["combined", "sync"])
 def test_temp_file_of_an_interrupted_state_write_is_removed_never_committed(
     tmp_path: Path, mode: str

@@ -70,13 +70,15 @@ def _complete(host: Host, local: State, actor: Actor, ok: bool) -> None:
 
 
 def _roll_back(host: Host, local: State, committed: State, text: bytes) -> None:
-    """Put HEAD's protocol fields back; keep the stop request and keys added by hand."""
-    if local.protocol_fields() == committed.protocol_fields():
+    """Put HEAD's protocol fields back; keep the stop request and keys added by hand (and
+    a stop request HEAD holds, whose honouring the killed run had not committed)."""
+    merged = merge(committed, local)
+    if merged.protocol_fields() == local.protocol_fields() and merged.exit == local.exit:
         return
-    if merge(committed, local) == committed:
+    if merged == committed:
         atomic_write(host.state_file.path, text)
     else:
-        host.state_file.write(merge(committed, local))
+        host.state_file.write(merged)
     host.console.warn(
         f"discarded an uncommitted write of {host.state_path} left by an interrupted run "
         f"(it said {local.status} at iteration {local.iteration})"

@@ -249,24 +249,19 @@ def commit_turn(
 
 
 # -- stop requests (SPEC §3.5): before a turn, and right after it --------------------------
-def pending_stop(host: Host) -> str | None:
-    """The reason of a stop request in the state on disk, or None."""
-    if not host.state_file.exists():
-        return None
-    current = host.read_state()
-    return (current.exit_reason or "stop requested") if current.exit else None
-
-
 def honour_pending_stop(
     host: Host, actor: Actor | None, publish: Callable[[str], object] | None = None
 ) -> bool:
-    """If a stop is requested: clear it in the state, commit (and ``publish``) that, say
-    ``stopping: <reason>``; True then."""
-    reason = pending_stop(host)
-    if reason is None:
+    """If the state on disk asks to stop: clear the request, commit (and ``publish``)
+    that, say ``stopping: <reason>``; True then."""
+    if not host.state_file.exists():
         return False
     with host.locked():
-        cleared = host.state_file.write(host.read_state().with_stop(None), host.clock())
+        current = host.read_state()
+        if not current.exit:
+            return False
+        reason = current.exit_reason or "stop requested"
+        cleared = host.state_file.write(current.with_stop(None), host.clock())
     title = stop_subject(cleared.iteration, reason, requested=False)
     commit_turn(host, cleared, Selection(), title, None)
     if publish is not None:
