@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import TESTS, Host, git
+from helpers import REPO_ROOT, TESTS, Host, git
 
 
 def crashing_env(
@@ -30,6 +30,22 @@ def crashing_env(
     env = host.env(REAL_GIT=shutil.which("git") or "git", CRASH_PLAN=str(crash_plan))
     env["PATH"] = f"{shim_dir}:{env['PATH']}"
     return env, crash_plan
+
+
+def killed_inside_state_write(host: Host, needle: str, *args: str) -> int:
+    """Run ``tandem ARGS``, SIGKILLed inside the atomic write of a state holding ``needle``
+    (``killer/sitecustomize.py``); the exit code."""
+    env = host.env(TANDEM_KILL_IN_WRITE=needle)
+    env["PYTHONPATH"] = f"{TESTS / 'killer'}{os.pathsep}{REPO_ROOT / 'src'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "tandem", *args],
+        cwd=host.root,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode
 
 
 def ok_stamps(subjects: list[str]) -> collections.Counter[tuple[int, str]]:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from crashes import assert_no_agent_alive, assert_stamped_once, crashing_env, ok_stamps
+from crashes import (
+    assert_no_agent_alive,
+    assert_stamped_once,
+    crashing_env,
+    killed_inside_state_write,
+    ok_stamps,
+)
 from helpers import (
     Host,
     git,
@@ -101,6 +107,29 @@ def test_sync_kill_while_honouring_a_stop_does_not_lose_it(tmp_path: Path) -> No
     assert ralph.calls() == []
     assert remote_subjects(pair.remote)[-1] == "[SYNC i=1] stop: lunch"
     assert "exit" not in remote_state(pair.remote)
+
+
+@pytest.mark.parametrize("mode", ["combined", "sync"])
+def test_kill_inside_the_state_write_of_a_finish_then_restart(tmp_path: Path, mode: str) -> None:
+    """The rename never happened: the turn is not recorded, so the restart runs it again,
+    and it is stamped ok once; the temp file is removed, never committed."""
+    if mode == "combined":
+        host = make_host(tmp_path)
+        args: tuple[str, ...] = ("run",)
+    else:
+        host = make_pair(tmp_path).clones["galph"]
+        args = ("supervisor", *SYNC)
+    host.plan({"galph": {"write": {"input.md": "plan\n"}}})
+    assert killed_inside_state_write(host, '"waiting-ralph"', *args) == -9
+    assert list((host.root / "sync").glob(".state.json.*.tmp"))  # the write was cut short
+    again = tandem(host.root, *args, env=host.env())
+    assert again.code == 0, again.err
+    assert "recovering stale turn" in again.out
+    assert ok_stamps(host.subjects())[(1, "galph")] == 1
+    assert len([c for c in host.calls() if c["actor"] == "galph"]) == 2
+    assert not list((host.root / "sync").glob(".state.json.*.tmp"))
+    assert ".tmp" not in git(host.root, "log", "--all", "--name-only", "--format=")
+    assert host.dirty() == []
 
 
 @pytest.mark.parametrize("mode", ["combined", "sync"])
