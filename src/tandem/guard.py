@@ -10,27 +10,27 @@ and the command that repairs it. Nothing here changes anything.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tandem.git import Status
 from tandem.host import Host
 from tandem.state import State
 
-if TYPE_CHECKING:
-    from tandem.turns import Started
-
 _AFTER = "then restart (the failed turn is recorded then; nothing was reset or pushed)"
 
 
-def git_problem(host: Host, started: Started, status: Status | None) -> str | None:
-    """What the agent left wrong in git, as a failure reason with its repair; or None."""
+def git_problem(
+    host: Host, branch: str | None, claim: str | None, status: Status | None
+) -> str | None:
+    """What the agent left wrong in git, as a failure reason with its repair; or None.
+
+    ``branch`` is HEAD's branch when the turn began, ``claim`` its claim commit (sync mode).
+    """
     if host.repo is None or status is None or host.git_dir is None:
         return None
-    if started.branch is not None and status.branch != started.branch:
+    if branch is not None and status.branch != branch:
         now = f"branch {status.branch}" if status.branch else "a detached HEAD"
         return (
-            f"the agent left the turn's branch {started.branch} for {now}; switch back "
-            f"(git switch {started.branch}) and bring over what it committed there, {_AFTER}"
+            f"the agent left the turn's branch {branch} for {now}; switch back "
+            f"(git switch {branch}) and bring over what it committed there, {_AFTER}"
         )
     busy = host.repo.operation_in_progress(host.git_dir)
     if busy:
@@ -44,11 +44,11 @@ def git_problem(host: Host, started: Started, status: Status | None) -> str | No
             f"the agent left {lock} behind (a git command of its turn was killed); no git "
             f"command of this turn runs any more, so delete it (rm {lock}), {_AFTER}"
         )
-    if started.claim is not None and not _descends(host, started.claim, status.head):
+    if claim is not None and not _descends(host, claim, status.head):
         return (
-            f"the agent moved HEAD below the turn's claim commit {started.claim[:12]} "
+            f"the agent moved HEAD below the turn's claim commit {claim[:12]} "
             f"(git reset?); its commits stay reachable: put them back on top of the claim "
-            f"(git rebase --autostash {started.claim[:12]}), {_AFTER}"
+            f"(git rebase --autostash {claim[:12]}), {_AFTER}"
         )
     return None
 

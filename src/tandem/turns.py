@@ -130,7 +130,7 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
     is committed by the next start, after the repair (``recovery.py``).
     """
     status = host.repo.status() if host.repo is not None else None
-    problem = guard.git_problem(host, started, status)
+    problem = guard.git_problem(host, started.branch, started.claim, status)
     selection = _selection(host, result.actor, status)
     result = _failed(result, problem) if problem else _check_tree(host, result, selection, tree)
     with host.locked():
