@@ -254,12 +254,10 @@ def honour_pending_stop(
 ) -> bool:
     """If the state on disk asks to stop: clear the request, commit (and ``publish``)
     that, say ``stopping: <reason>``; True then."""
-    if not host.state_file.exists():
-        return False
+    if not host.state_file.exists() or not host.read_state().exit:
+        return False  # the common case: one read, no lock
     with host.locked():
         current = host.read_state()
-        if not current.exit:
-            return False
         reason = current.exit_reason or "stop requested"
         cleared = host.state_file.write(current.with_stop(None), host.clock())
     title = stop_subject(cleared.iteration, reason, requested=False)
