@@ -174,7 +174,8 @@ class Session:
                     f"cannot rebase onto {onto[:12]}: {why}",
                     "commit or move the local changes, then restart",
                 )
-            conflicted = self.repo.git("diff", "--name-only", "--diff-filter=U", "-z").stdout
+            unmerged = ("diff", "--name-only", "--diff-filter=U", "-z")
+            conflicted = self.repo.git(*unmerged, check=False).stdout
             paths = [p.decode(errors="replace") for p in conflicted.split(b"\0") if p]
             if paths != [self.host.state_path] or not self._merge_state_stages():
                 self.repo.git("rebase", "--abort", check=False)
@@ -199,7 +200,8 @@ class Session:
         except StateError:
             return False
         self.host.state_file.write(merge(turn, other_side, base))
-        self.repo.git("add", "--", shown)
+        if self.repo.git("add", "--", shown, check=False).returncode != 0:
+            return False
         self.host.log.event("state_merge", kept="the other side's stop request and keys")
         return True
 
