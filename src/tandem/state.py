@@ -433,11 +433,16 @@ def _json_type(value: Any) -> str:
 
 
 class StateFile:
-    """The state file on disk: strict read, atomic write (SPEC §3.2)."""
+    """The state file on disk: strict read, atomic write (SPEC §3.2).
+
+    A turn reads the file several times (stop check, begin, finish); bytes equal to the
+    last ones read or written are not parsed again, so a turn parses it at most once.
+    """
 
     def __init__(self, path: Path, display: str | None = None) -> None:
         self.path = path
         self.display = display or str(path)
+        self._known: tuple[bytes, State] | None = None
 
     def exists(self) -> bool:
         """True if the file is there."""
@@ -454,11 +459,17 @@ class StateFile:
             ) from None
         except OSError as exc:
             raise StateError(f"cannot read {self.display}: {exc.strerror}", "check it") from exc
-        return parse(text, self.display)
+        if self._known is not None and self._known[0] == text:
+            return self._known[1]
+        state = parse(text, self.display)
+        self._known = (text, state)
+        return state
 
     def write(self, state: State, now: datetime | None = None) -> State:
         """Atomically replace the file with ``state``; returns what was written."""
         if now is not None:
             state = dataclasses.replace(state, last_update=format_time(now))
-        atomic_write(self.path, state.dumps().encode("utf-8"))
+        data = state.dumps().encode("utf-8")
+        atomic_write(self.path, data)
+        self._known = (data, state)
         return state
