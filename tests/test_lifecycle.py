@@ -301,6 +301,26 @@ def test_agent_git_actions_fail_the_turn_and_push_nothing(
     assert ok_stamps(subjects) == {(1, "galph"): 1}
 
 
+def test_combined_merge_left_by_the_agent_then_restarts(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    _side_branch(host)
+    host.plan({"galph": {"git": [["merge", "--quiet", "--no-ff", "--no-commit", "side"]]}})
+    first = tandem(host.root, "run", env=host.env())
+    assert first.code == 1
+    assert "the agent left a merge in progress" in last_line(first.err)
+    host.plan({"galph": {}})
+    refused = tandem(host.root, "run", env=host.env())
+    assert refused.code == 1
+    assert refused.err.strip().startswith("tandem: error: a merge is in progress in ")
+    git(host.root, "merge", "--abort")
+    again = tandem(host.root, "run", env=host.env())
+    assert again.code == 0, again.err
+    subjects = host.subjects()
+    assert sum(s.startswith("[SYNC i=1] actor=galph status=fail") for s in subjects) == 1
+    assert_stamped_once(subjects, 1)
+    assert "side work" not in git(host.root, "log", "--format=%s", "main")
+
+
 def test_a_restart_never_follows_the_agent_onto_its_branch(tmp_path: Path) -> None:
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]

@@ -15,8 +15,9 @@ decides, once, at the start of every mode and of ``stamp``:
   an agent added, which the stop check and the sync then honour and publish;
 - in combined and async mode a written but uncommitted ``running-<actor>`` is the normal
   state during a turn: the lease check of the next start takes it over (SPEC §3.4);
-- a git ``index.lock`` left by a killed git command stops the start with the command that
-  removes it (only the user can know that no git command of theirs is running).
+- a git operation in progress, or an ``index.lock`` left by a killed git command, stops
+  the start with the command that ends it (only the user can know that no git command
+  of theirs is running).
 """
 
 from __future__ import annotations
@@ -38,13 +39,7 @@ def recover(host: Host, *, sync: bool) -> None:
             leftover.unlink()
         host.console.warn(f"removed {host.config.relative(leftover)} (an interrupted write)")
         host.log.event("recover_temp", path=host.config.relative(leftover))
-    if host.git_dir is not None and (host.git_dir / "index.lock").exists():
-        lock = host.git_dir / "index.lock"
-        raise GitError(
-            f"{lock} exists: a git command was killed while it held the index lock",
-            f"if no git command is running in {host.config.root}, delete it (rm {lock}) "
-            "and restart",
-        )
+    refuse_busy_repo(host)
     if host.repo is None or not host.state_file.exists():
         return
     committed = host.repo.show("HEAD", host.state_path)
@@ -57,6 +52,26 @@ def recover(host: Host, *, sync: bool) -> None:
         _complete(host, local, *finished)
     elif sync and committed is not None:
         _roll_back(host, local, before, committed)
+
+
+def refuse_busy_repo(host: Host) -> None:
+    """Nothing starts over a git operation in progress or a stale ``index.lock``: a commit
+    then would fail, or land in the middle of someone's merge."""
+    if host.repo is None or host.git_dir is None:
+        return
+    busy = host.repo.operation_in_progress(host.git_dir)
+    if busy:
+        raise GitError(
+            f"a {busy} is in progress in {host.repo.root}",
+            f"finish it (git {busy} --continue) or abort it (git {busy} --abort), then restart",
+        )
+    lock = host.git_dir / "index.lock"
+    if lock.exists():
+        raise GitError(
+            f"{lock} exists: a git command was killed while it held the index lock",
+            f"if no git command is running in {host.config.root}, delete it (rm {lock}) "
+            "and restart",
+        )
 
 
 def _complete(host: Host, local: State, actor: Actor, ok: bool) -> None:

@@ -31,7 +31,7 @@ from tandem.errors import (
 from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.host import Host
-from tandem.recovery import recover
+from tandem.recovery import recover, refuse_busy_repo
 from tandem.state import Actor, State, merge, parse
 from tandem.turns import (
     Started,
@@ -81,12 +81,7 @@ class Session:
         commit (role mode); the error names the others and says ``tree_fix``.
         """
         repo = _repo(host)
-        busy = repo.operation_in_progress(host.git_dir)
-        if busy:
-            raise GitError(
-                f"a {busy} is in progress in {repo.root}",
-                f"finish it (git {busy} --continue) or abort it (git {busy} --abort), then restart",
-            )
+        refuse_busy_repo(host)
         branch = repo.status().branch
         if branch is None:
             raise GitError("HEAD is detached", "check out the branch to sync (git switch <branch>)")
