@@ -12,7 +12,9 @@ order: "<actor>:<iteration>:<prompt>", "<actor>:<iteration>", "<prompt>", "<acto
   appended to FAKE_AGENT_PIDS),
   hold_pipe SECS (a detached grandchild keeps stdout open), kill_parent true (SIGKILL
   the tandem process that started it, to simulate a crash mid-turn), write_after_sleep
-  {path: text} (written last).
+  {path: text} (written last), git [[args...], ...] (git commands the agent runs, after
+  its commit), state {field: value} (fields it sets in the state file, after "stop").
+Each record also holds the agent's pid.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> int:
         "cwd": os.getcwd(),
         "prompt_text": prompt[:200],
         "argv": sys.argv[1:],
+        "pid": os.getpid(),
     }
     if env.get("FAKE_AGENT_LOG"):
         with open(env["FAKE_AGENT_LOG"], "a") as handle:
@@ -69,11 +72,12 @@ def _act(action: dict[str, Any], env: Mapping[str, str]) -> int:
     if "commit" in action:
         subprocess.run(["git", "add", "--all"], check=True)
         subprocess.run(["git", "commit", "-q", "-m", action["commit"]], check=True)
+    for args in action.get("git", []):
+        subprocess.run(["git", *args], check=True)
     if "stop" in action:
-        state_path = Path(env["TANDEM_STATE_FILE"])
-        state = json.loads(state_path.read_text())
-        state.update(exit=True, exit_reason=action["stop"])
-        state_path.write_text(json.dumps(state, indent=2) + "\n")
+        _update_state(env, {"exit": True, "exit_reason": action["stop"]})
+    if "state" in action:
+        _update_state(env, action["state"])
     _children(action, env)
     if action.get("kill_parent"):
         os.kill(os.getppid(), signal.SIGKILL)
@@ -82,6 +86,13 @@ def _act(action: dict[str, Any], env: Mapping[str, str]) -> int:
     for path, text in action.get("write_after_sleep", {}).items():
         Path(path).write_text(text)
     return int(action.get("exit", 0))
+
+
+def _update_state(env: Mapping[str, str], fields: Mapping[str, Any]) -> None:
+    state_path = Path(env["TANDEM_STATE_FILE"])
+    state = json.loads(state_path.read_text())
+    state.update(fields)
+    state_path.write_text(json.dumps(state, indent=2) + "\n")
 
 
 def _print(action: dict[str, Any]) -> None:

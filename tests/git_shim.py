@@ -4,6 +4,8 @@ Put first on PATH as ``git``. ``REAL_GIT`` is the real binary. When ``CRASH_PLAN
 a JSON file {"before": bool, "match": "status=running"} and this is a ``push`` whose HEAD
 commit subject contains ``match``, the calling process (tandem) gets SIGKILL before the
 push (or right after it succeeded) and the plan file is removed, so it fires once.
+With "command": "commit" in the plan, the same happens to a ``commit`` whose message
+contains ``match`` (before it: the state is written, its commit missing).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ def main() -> int:
     real = os.environ["REAL_GIT"]
     args = sys.argv[1:]
     plan_path = Path(os.environ.get("CRASH_PLAN", "/nonexistent"))
-    if "push" not in args or not plan_path.exists():
+    plan = json.loads(plan_path.read_text()) if plan_path.exists() else {}
+    if not plan or plan.get("command", "push") not in args:
         os.execv(real, [real, *args])  # noqa: S606 - becomes the real git, argv list
-    plan = json.loads(plan_path.read_text())
-    subject = subprocess.run(
-        [real, "log", "-1", "--format=%s"], capture_output=True, text=True, check=False
-    ).stdout
+    if plan.get("command", "push") == "commit":
+        subject = " ".join(args)
+    else:
+        subject = subprocess.run(
+            [real, "log", "-1", "--format=%s"], capture_output=True, text=True, check=False
+        ).stdout
     if plan["match"] not in subject:
         os.execv(real, [real, *args])  # noqa: S606 - becomes the real git, argv list
     plan_path.unlink()

@@ -9,6 +9,7 @@ import pytest
 from helpers import StubExecutor, git, make_host, open_test_host
 from tandem.errors import TurnFailed
 from tandem.execution import ExecResult, TurnContext
+from tandem.host import Policy
 from tandem.interrupts import Interrupt
 from tandem.orchestrator import run_async_role, run_combined
 from tandem.router import RouterContext
@@ -231,7 +232,7 @@ def test_strict_tree_fails_the_turn_and_discards_nothing(tmp_path: Path) -> None
             return super().execute(prompt_path, turn)
 
     with pytest.raises(TurnFailed, match=r"left dirty paths it may not commit: code\.py"):
-        combined(host.root, 1, Sloppy(host.root), strict_tree=True)
+        combined(host.root, 1, Sloppy(host.root), policy=Policy(strict_tree=True))
     assert (host.root / "code.py").read_text() == "oops"
     assert host.state()["status"] == "failed"
 

@@ -5,6 +5,8 @@ depth, ``**`` spans folders (``plans/**/*.md`` matches ``plans/x.md``), a patter
 matches a folder matches everything in it, a trailing ``/`` matches folders only, and
 ``!pattern`` takes paths back out (the last matching pattern wins). Ignored files never
 reach this module: ``git status`` does not list them, and nothing is force-added.
+``selection_for`` applies an actor's globs to a host's dirty paths; the state file, its
+temp files and the logs are never among them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from tandem.errors import TandemError
+from tandem.files import is_temp_of
 from tandem.git import Dirty
+from tandem.host import Host
+from tandem.state import Actor
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,42 @@ def select(
         if entry.untracked:
             untracked.append(entry.path)
     return Selection(tuple(commit), tuple(untracked), tuple(too_big), tuple(unmatched))
+
+
+def selection_for(host: Host, actor: Actor, dirty: Iterable[Dirty]) -> Selection:
+    """Match dirty paths against ``actor``'s globs; never the state file, its temp files
+    (an interrupted atomic write) or the logs."""
+    config = host.config
+    kept = [d for d in dirty if not _is_state_temp(host, d.path)]
+    return select(
+        kept,
+        config.autocommit.globs(actor),
+        root=config.root,
+        never=(host.state_path, config.relative(config.logs_dir)),
+        max_file_bytes=config.autocommit.max_file_bytes,
+        max_total_bytes=config.autocommit.max_total_bytes,
+    )
+
+
+def _is_state_temp(host: Host, path: str) -> bool:
+    full = host.config.root / path
+    state = host.state_file.path
+    return full.parent == state.parent and is_temp_of(state, full.name)
+
+
+def require_tree_for(host: Host, actor: Actor, fix: str) -> None:
+    """Refuse to start when the tree has changes ``actor`` may not commit (listed)."""
+    if host.repo is None:
+        return
+    unmatched = selection_for(host, actor, host.repo.status().dirty).unmatched
+    if unmatched:
+        more = f" (+{len(unmatched) - 10} more)" if len(unmatched) > 10 else ""
+        raise TandemError(
+            f"the work tree has changes {actor} may not commit: "
+            + ", ".join(unmatched[:10])
+            + more,
+            fix,
+        )
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:

@@ -172,9 +172,12 @@ class Repo:
         """The .git folder of this work tree (absolute)."""
         return Path(self._text("rev-parse", "--absolute-git-dir"))
 
-    def operation_in_progress(self) -> str | None:
-        """'rebase', 'merge', 'cherry-pick' or 'revert' if one is under way, else None."""
-        gdir = self.git_dir()
+    def operation_in_progress(self, git_dir: Path | None = None) -> str | None:
+        """'rebase', 'merge', 'cherry-pick' or 'revert' if one is under way, else None.
+
+        ``git_dir`` saves the ``rev-parse`` when the caller knows the folder already.
+        """
+        gdir = git_dir or self.git_dir()
         markers = {
             "rebase": ("rebase-merge", "rebase-apply"),
             "merge": ("MERGE_HEAD",),

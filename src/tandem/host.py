@@ -1,7 +1,9 @@
 """The host project as one object: config, state file, logs, git, and who we are.
 
 Built once per command from the config and the flags; every mode and ``stamp`` work on
-a ``Host``. The clock and the owner string are fields so tests can set them.
+a ``Host``. It is frozen: the run flags are one ``Policy`` value fixed at start, and the
+clock (the only source of "now" for states, leases and turn times) and the owner string
+are fields so tests can set them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
 
+from tandem import files
 from tandem import state as state_mod
 from tandem.config import Config
 from tandem.errors import NotAGitRepo, TandemError
@@ -23,8 +29,32 @@ from tandem.state import State, StateFile, utcnow
 NO_GIT_BRANCH = "local"
 _MAINTAIN_EVERY = 50
 
+TreePolicy = Literal["warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The run flags that change how turns are recorded and published."""
+
+    push: bool = False  # combined/async mode: push after each turn (--push)
+    strict_tree: bool = False  # dirty paths left by a turn fail it (--strict-tree)
+    commit_dry_run: bool = False  # print the commits instead of making them
+
+    def tree(self, *, sync: bool) -> TreePolicy:
+        """What paths a turn leaves dirty do: fail the turn (sync mode, --strict-tree) or
+        warn (combined and async mode), decided once per run (SPEC §9)."""
+        return "fail" if sync or self.strict_tree else "warn"
+
 
 @dataclass
+class _Upkeep:
+    """What a run learns as it goes: whether git tracks the state, commits since upkeep."""
+
+    state_tracked: bool = False
+    commits: int = 0
+
+
+@dataclass(frozen=True)
 class Host:
     """Everything a turn needs to know about where it runs."""
 
@@ -35,12 +65,9 @@ class Host:
     branch: str | None = None
     owner: Owner = field(default_factory=this_owner)
     clock: Callable[[], datetime] = utcnow
-    commit_dry_run: bool = False
-    strict_tree: bool = False
-    push: bool = False  # combined/async mode: push after each turn (--push)
+    policy: Policy = Policy()
     agent_versions: dict[str, str | None] = field(default_factory=dict)  # for receipts
-    _state_tracked: bool = field(default=False, repr=False)
-    _commits: int = field(default=0, repr=False)  # since the last maintenance
+    _upkeep: _Upkeep = field(default_factory=_Upkeep, repr=False)
 
     @property
     def console(self) -> Console:
@@ -55,52 +82,46 @@ class Host:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Serialize read-modify-write of the state with ``tandem stop`` and friends."""
-        with state_mod.locked(self.config.logs_dir / ".state.lock"):
+        with files.locked(self.config.logs_dir / ".state.lock"):
             yield
 
     @contextlib.contextmanager
     def run_lock(self) -> Iterator[None]:
         """One tandem run per work tree: a second one is refused, naming the first."""
-        import fcntl
-
-        folder = self.repo.git_dir() if self.repo is not None else self.config.logs_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "tandem.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        path = (self.git_dir or self.config.logs_dir) / "tandem.lock"
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise TandemError(
-                    f"another tandem run ({holder}) is using this work tree",
-                    "wait for it to end, or stop it (tandem stop) first",
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(self.owner).encode(), 0)
-            yield
-        finally:
-            os.close(fd)
+            with files.locked(path, holder=str(self.owner)):
+                yield
+        except files.LockBusy as busy:
+            raise TandemError(
+                f"another tandem run ({busy.holder or 'another process'}) is using this work tree",
+                "wait for it to end, or stop it (tandem stop) first",
+            ) from None
+
+    @cached_property
+    def git_dir(self) -> Path | None:
+        """The repository's .git folder, asked of git once per run."""
+        return None if self.repo is None else self.repo.git_dir()
 
     def state_needs_add(self) -> bool:
         """True while git does not know the state file yet (one ``ls-files``, then cached)."""
-        if self._state_tracked or self.repo is None:
+        if self._upkeep.state_tracked or self.repo is None:
             return False
         listed = self.repo.git("ls-files", "--", self.state_path).text.strip()
-        self._state_tracked = bool(listed)
-        return not self._state_tracked
+        self._upkeep.state_tracked = bool(listed)
+        return not self._upkeep.state_tracked
 
     def committed(self) -> None:
         """Count a commit; every 50, let git do its housekeeping."""
-        self._commits += 1
-        if self._commits >= _MAINTAIN_EVERY:
+        self._upkeep.commits += 1
+        if self._upkeep.commits >= _MAINTAIN_EVERY:
             self.maintain()
 
     def maintain(self) -> None:
         """Run git's automatic maintenance if this run committed anything."""
-        if self.repo is not None and self._commits:
+        if self.repo is not None and self._upkeep.commits:
             self.repo.maintain()
-            self._commits = 0
+            self._upkeep.commits = 0
 
     def read_state(self, *, create: bool = False) -> State:
         """The state on disk; with ``create``, a missing file becomes iteration 1 (logged)."""
@@ -119,8 +140,7 @@ def open_host(
     env: Mapping[str, str] | None = None,
     use_git: bool = True,
     require_git: bool = False,
-    commit_dry_run: bool = False,
-    strict_tree: bool = False,
+    policy: Policy = Policy(),
 ) -> Host:
     """Build the ``Host`` for ``config``: find the repo and branch, open the log book."""
     env = os.environ if env is None else env
@@ -145,6 +165,5 @@ def open_host(
         log=logbook,
         repo=repo,
         branch=branch,
-        commit_dry_run=commit_dry_run,
-        strict_tree=strict_tree,
+        policy=policy,
     )

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.receipts import Receipt, Tokens, read
-from tandem.state import atomic_write
 
 _CACHE_VERSION = 2
 

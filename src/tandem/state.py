@@ -3,18 +3,17 @@
 The file comes from outside the process (another machine, a human, an agent), so reading
 it is strict: any defect is a ``StateError`` naming the file, the field and the value
 (SPEC §3.2). Keys tandem does not know are kept as they are on every write (SPEC §3.1).
-Transitions are pure functions from one ``State`` to the next (SPEC §3.3); the lease check
+Transitions return a new ``State`` and never touch the disk (SPEC §3.3); ``merge`` joins
+two versions of the file field by field, so the file never causes a git conflict
+(SPEC §13.1 rule 3). The lease check
 reads the process table of this host (``lease.py`` says how the owner is stored and judged).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal, cast
 
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
+from tandem.files import atomic_write
 from tandem.lease import Owner
 
 Actor = Literal["galph", "ralph"]
@@ -225,6 +225,31 @@ class State:
         """The file's text: 2-space indent and a trailing newline."""
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
+    def protocol_fields(self) -> dict[str, Any]:
+        """The fields only tandem may change (all but the stop request and unknown keys)."""
+        data = self.to_json()
+        for key in (*_USER_KEYS, "last_update", *self.extra):
+            data.pop(key, None)
+        return data
+
+    def finished_turn(self, before: State) -> tuple[Actor, bool] | None:
+        """(actor, ok) if this state records one turn finished on top of ``before``.
+
+        Used on start to recognise a finish whose commit is missing (SPEC §13.1 rule 1).
+        """
+        if self.lease_owner is not None:
+            return None
+        if self.status == "failed" and self.failure is not None:
+            actor = self.failure.actor
+            if before.expected_actor == actor and before.iteration == self.iteration:
+                return None if before.failure == self.failure else (actor, False)
+            return None
+        if self.status == "waiting-ralph" and before.expected_actor == "galph":
+            return ("galph", True) if before.iteration == self.iteration else None
+        if self.status == "complete" and before.expected_actor == "ralph":
+            return ("ralph", True) if before.iteration + 1 == self.iteration else None
+        return None
+
     def same_turn(self, other_state: State) -> bool:
         """True if both describe the same point of the protocol (ignoring timestamps)."""
         keys = ("iteration", "expected_actor", "status", "lease_owner", "lease_identity")
@@ -232,6 +257,37 @@ class State:
 
 
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None, "lease_identity": None}
+_USER_KEYS = ("exit", "exit_reason")
+
+
+def merge(turn: State, other_side: State, base: State | None = None) -> State:
+    """Join two versions of the state: ``turn``'s protocol fields, the other side's stop
+    request and unknown keys (SPEC §13.1 rule 3).
+
+    With ``base`` (the common ancestor), a stop request or key the other side did not
+    change keeps ``turn``'s value, so a stop already honoured is not brought back.
+    """
+
+    def changed(key: str) -> bool:
+        return base is None or getattr(other_side, key) != getattr(base, key)
+
+    exit_side = other_side if changed("exit") or changed("exit_reason") else turn
+    if base is None and not other_side.exit:
+        exit_side = turn
+    extra = dict(turn.extra)
+    base_extra = {} if base is None else dict(base.extra)
+    for key, value in other_side.extra.items():
+        if base is None or base_extra.get(key, _ABSENT) != value:
+            extra[key] = value
+    for key in base_extra:
+        if key not in other_side.extra:
+            extra.pop(key, None)
+    return dataclasses.replace(
+        turn, exit=exit_side.exit, exit_reason=exit_side.exit_reason, extra=extra
+    )
+
+
+_ABSENT = object()
 
 
 def _printable(text: str, limit: int = 80) -> str:
@@ -397,11 +453,16 @@ def _json_type(value: Any) -> str:
 
 
 class StateFile:
-    """The state file on disk: strict read, atomic write (SPEC §3.2)."""
+    """The state file on disk: strict read, atomic write (SPEC §3.2).
+
+    A turn reads the file several times (stop check, begin, finish); bytes equal to the
+    last ones read or written are not parsed again, so a turn parses it at most once.
+    """
 
     def __init__(self, path: Path, display: str | None = None) -> None:
         self.path = path
         self.display = display or str(path)
+        self._known: tuple[bytes, State] | None = None
 
     def exists(self) -> bool:
         """True if the file is there."""
@@ -418,42 +479,17 @@ class StateFile:
             ) from None
         except OSError as exc:
             raise StateError(f"cannot read {self.display}: {exc.strerror}", "check it") from exc
-        return parse(text, self.display)
+        if self._known is not None and self._known[0] == text:
+            return self._known[1]
+        state = parse(text, self.display)
+        self._known = (text, state)
+        return state
 
     def write(self, state: State, now: datetime | None = None) -> State:
         """Atomically replace the file with ``state``; returns what was written."""
         if now is not None:
             state = dataclasses.replace(state, last_update=format_time(now))
-        atomic_write(self.path, state.dumps().encode("utf-8"))
+        data = state.dumps().encode("utf-8")
+        atomic_write(self.path, data)
+        self._known = (data, state)
         return state
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write via a temp file in the same folder, fsync, rename: readers see old or new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``lock_path`` for a read-modify-write of the state."""
-    import fcntl
-
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -1,27 +1,42 @@
-"""Begin, finish and fail a turn: the state transition and its local commit.
+"""The turn lifecycle, written once for every mode (SPEC §5): start, run, record, judge.
 
-Combined mode, role mode and ``tandem stamp`` all record turns through these functions,
-so the protocol is written once (SPEC §5). Nothing here pushes: sync mode wraps these
-with its claim and publish steps (``sync.py``).
+A turn is started (combined and async mode begin it locally, sync mode claims it through
+the remote: the start is a parameter of ``play``), run by ``runner.run_turn``, checked
+(``guard.py``: what the agent did to git and to the state file), and recorded: the state
+write and one commit. ``run_loop`` is the loop skeleton of all three modes; a ``Mode``
+says how a turn starts, what happens before it, and how its record is published.
+
+Recording is a unit a restart completes (``recovery.py``): the state is written first,
+then committed; a start that finds a written finish without its commit makes the commit.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
-from tandem import receipts
-from tandem.autocommit import Selection, select
-from tandem.errors import StateError, TandemError
-from tandem.git import Dirty, Status
-from tandem.host import Host
+from tandem import guard, receipts
+from tandem.autocommit import Selection, selection_for
+from tandem.errors import Interrupted, StateError, TurnFailed
+from tandem.git import Status
+from tandem.host import Host, TreePolicy
+from tandem.interrupts import Interrupt
+from tandem.router import RouterContext
+from tandem.runner import PromptExecutor, TurnResult, run_turn
 from tandem.runner import Status as TurnStatus
-from tandem.runner import TurnResult
 from tandem.state import Actor, Failure, State
 
-LeftoverPolicy = Literal["warn", "fail"]
+
+@dataclass(frozen=True)
+class Started:
+    """A turn that has begun: its running state and what the agent must leave as found."""
+
+    state: State
+    branch: str | None  # HEAD's branch when the turn began (None: no git, or detached)
+    claim: str | None = None  # sync mode: the claim commit, pushed before the agent ran
 
 
 @dataclass(frozen=True)
@@ -29,11 +44,64 @@ class Finished:
     """What finishing a turn recorded."""
 
     state: State
-    result: TurnResult  # possibly turned into a failure (dirty tree left behind)
+    result: TurnResult  # possibly turned into a failure (dirty tree, agent's git actions)
     stop_reason: str | None  # a stop was requested during the turn (and is now cleared)
+    committed: bool  # False when the agent's git actions made a commit unsafe (not pushed)
 
 
-def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> State:
+# -- the commit-subject grammar (SPEC §7.3, §8.2) ----------------------------------------
+_SUBJECT = re.compile(
+    r"^\[SYNC i=(?P<iteration>\d+)\] actor=(?P<actor>galph|ralph)"
+    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|running$)"
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A turn commit's subject, parsed."""
+
+    iteration: int
+    actor: Actor
+    status: str  # "running" (a claim), "ok" or "fail" (a stamp)
+
+
+def turn_subject(actor: Actor, ok: bool, after: State, prompt: str | None) -> str:
+    """The subject of a turn's stamp: ``[SYNC i=N] actor=A → next=B status=ok prompt=P``."""
+    shown = f" prompt={prompt}" if prompt else ""
+    if not ok:
+        return f"[SYNC i={after.iteration}] actor={actor} status=fail{shown}"
+    sha = getattr(after, f"{actor}_commit")
+    commit = f" {actor}_commit={sha}" if sha else ""
+    return (
+        f"[SYNC i={after.iteration}] actor={actor} → next={after.expected_actor} "
+        f"status=ok{shown}{commit}"
+    )
+
+
+def claim_subject(running: State) -> str:
+    """The subject of a sync claim commit (it holds only the state file)."""
+    return f"[SYNC i={running.iteration}] actor={running.expected_actor} status=running"
+
+
+def stop_subject(iteration: int, reason: str, *, requested: bool) -> str:
+    """The subject of a stop request (``requested``) or of the commit that honours one."""
+    return f"[SYNC i={iteration}] stop{' requested' if requested else ''}: {reason}"
+
+
+INIT_SUBJECT = "[SYNC init] actor=galph status=idle"
+
+
+def parse_subject(text: str) -> Subject | None:
+    """The parts of a turn subject made by ``turn_subject``/``claim_subject``, else None."""
+    found = _SUBJECT.match(text)
+    if found is None:
+        return None
+    actor: Actor = "galph" if found["actor"] == "galph" else "ralph"
+    return Subject(int(found["iteration"]), actor, found["status"])
+
+
+# -- begin, finish, commit ----------------------------------------------------------------
+def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> Started:
     """Mark ``actor``'s turn running with this process's lease (recovering a stale one).
 
     ``gated=False`` is async role mode: the turn starts whoever's turn the state says.
@@ -51,72 +119,58 @@ def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> State:
     host.log.event(
         "turn_start", actor=actor, iteration=started.iteration, lease=started.lease_expires_at
     )
-    return started
+    return Started(started, host.branch)
 
 
-def finish_turn(
-    host: Host, running: State, result: TurnResult, leftovers: LeftoverPolicy
-) -> Finished:
-    """Record ``result``: the state transition and one commit of the turn's files.
+def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePolicy) -> Finished:
+    """Check what the agent did, then record ``result``: the state, then one commit.
 
-    ``leftovers`` says what dirty paths outside the actor's globs do: ``warn`` (combined
-    mode), or ``fail`` (sync mode and --strict-tree: the turn is stamped failed).
+    A problem with the agent's git actions fails the turn and leaves it uncommitted (a
+    commit would land on the wrong branch or in the middle of a merge); the written state
+    is committed by the next start, after the repair (``recovery.py``).
     """
     status = host.repo.status() if host.repo is not None else None
+    problem = guard.git_problem(host, started.branch, started.claim, status)
     selection = _selection(host, result.actor, status)
-    result = _check_tree(host, result, selection, leftovers)
+    result = _failed(result, problem) if problem else _check_tree(host, result, selection, tree)
     with host.locked():
-        external = _external(host, running)
-        now = host.clock()
-        if result.ok:
-            head = status.head[:12] if status is not None and status.head else None
-            after = running.succeed(result.actor, now, head)
-        else:
-            after = running.fail(_failure(result), now)
-        if host.config.router.enabled and result.prompt is not None:
-            after = after.stamped(result.prompt, result.actor)
-        after = dataclasses.replace(after, extra=external.extra)
-        stop_reason = (external.exit_reason or "stop requested") if external.exit else None
+        found = _on_disk(host)
+        rewritten = guard.state_problem(host.state_path, started.state, found)
+        if rewritten:
+            result = _failed(result, rewritten)
+        head = status.head[:12] if status is not None and status.head else None
+        after = _transition(host, started.state, result, found or started.state, head)
         host.state_file.write(after)
-    commit_turn(host, after, selection, subject(result, after), result)
+    if problem is None:
+        commit_turn(host, after, selection, _subject_of(result, after), result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
-    return Finished(after, result, stop_reason)
+    stop_reason = (found.exit_reason or "stop requested") if found and found.exit else None
+    return Finished(after, result, stop_reason, committed=problem is None)
+
+
+def _transition(
+    host: Host, running: State, result: TurnResult, found: State, head: str | None
+) -> State:
+    """The state after the turn; the stop request is cleared, keys others added are kept."""
+    if result.ok:
+        after = running.succeed(result.actor, host.clock(), head)
+    else:
+        after = running.fail(_failure(result), host.clock())
+    if host.config.router.enabled and result.prompt is not None:
+        after = after.stamped(result.prompt, result.actor)
+    return dataclasses.replace(after, exit=False, exit_reason=None, extra=found.extra)
+
+
+def _subject_of(result: TurnResult, after: State) -> str:
+    return turn_subject(result.actor, result.ok, after, result.prompt)
 
 
 def _selection(host: Host, actor: Actor, status: Status | None) -> Selection:
     return Selection() if status is None else selection_for(host, actor, status.dirty)
 
 
-def selection_for(host: Host, actor: Actor, dirty: Iterable[Dirty]) -> Selection:
-    """Match dirty paths against ``actor``'s globs; never the state file or the logs."""
-    config = host.config
-    return select(
-        dirty,
-        config.autocommit.globs(actor),
-        root=config.root,
-        never=(host.state_path, config.relative(config.logs_dir)),
-        max_file_bytes=config.autocommit.max_file_bytes,
-        max_total_bytes=config.autocommit.max_total_bytes,
-    )
-
-
-def require_tree_for(host: Host, actor: Actor, fix: str) -> None:
-    """Refuse to start when the tree has changes ``actor`` may not commit (listed)."""
-    if host.repo is None:
-        return
-    unmatched = selection_for(host, actor, host.repo.status().dirty).unmatched
-    if unmatched:
-        more = f" (+{len(unmatched) - 10} more)" if len(unmatched) > 10 else ""
-        raise TandemError(
-            f"the work tree has changes {actor} may not commit: "
-            + ", ".join(unmatched[:10])
-            + more,
-            fix,
-        )
-
-
 def _check_tree(
-    host: Host, result: TurnResult, selection: Selection, leftovers: LeftoverPolicy
+    host: Host, result: TurnResult, selection: Selection, tree: TreePolicy
 ) -> TurnResult:
     """Dirty paths the actor may not commit: a warning, or a failed turn (SPEC §9)."""
     left = selection.left_dirty
@@ -126,28 +180,29 @@ def _check_tree(
     for path, why in selection.too_big:
         host.console.warn(f"not committed: {path} ({why})")
     message = f"{result.actor}'s turn left dirty paths it may not commit: {shown}"
-    if leftovers == "warn" and not host.strict_tree:
+    if tree == "warn":
         host.console.warn(f"{message}; they stay in the work tree")
         return result
     if not result.ok:
         return result
-    return dataclasses.replace(
-        result,
-        status=TurnStatus.FAILED,
-        failure=f"{message} (see autocommit.{result.actor}; nothing was discarded)",
-    )
+    return _failed(result, f"{message} (see autocommit.{result.actor}; nothing was discarded)")
 
 
-def _external(host: Host, running: State) -> State:
-    """The state on disk now: an agent or a human may have added keys or a stop request."""
+def _failed(result: TurnResult, why: str) -> TurnResult:
+    """The turn failed for ``why`` (an earlier failure of its own is kept after it)."""
+    if result.status is TurnStatus.INTERRUPTED:
+        return result
+    failure = why if result.ok else f"{why}; also: {result.failure}"
+    return dataclasses.replace(result, status=TurnStatus.FAILED, failure=failure)
+
+
+def _on_disk(host: Host) -> State | None:
+    """The state on disk now (an agent or a human may have added keys or a stop request);
+    None if it is no longer a valid state file."""
     try:
         return host.read_state()
-    except StateError as exc:
-        host.console.warn(
-            f"the state file changed during the turn and is invalid ({exc}); "
-            "rewriting it from tandem's own record"
-        )
-        return running
+    except StateError:
+        return None
 
 
 def _failure(result: TurnResult) -> Failure:
@@ -160,20 +215,6 @@ def _failure(result: TurnResult) -> Failure:
     )
 
 
-def subject(result: TurnResult, after: State) -> str:
-    """The commit subject of a turn's stamp (SPEC §7.3, §8.2)."""
-    actor = result.actor
-    prompt = f" prompt={result.prompt}" if result.prompt else ""
-    if not result.ok:
-        return f"[SYNC i={after.iteration}] actor={actor} status=fail{prompt}"
-    sha = getattr(after, f"{actor}_commit")
-    commit = f" {actor}_commit={sha}" if sha else ""
-    return (
-        f"[SYNC i={after.iteration}] actor={actor} → next={after.expected_actor} "
-        f"status=ok{prompt}{commit}"
-    )
-
-
 def commit_turn(
     host: Host, after: State, selection: Selection, title: str, result: TurnResult | None
 ) -> str | None:
@@ -181,11 +222,11 @@ def commit_turn(
     if host.repo is None:
         return None
     paths = [host.state_path, *selection.commit]
-    if host.commit_dry_run:
+    if host.policy.commit_dry_run:
         host.console.say(f"would commit ({title}): " + ", ".join(paths))
         return None
-    trailers = receipts.trailers(receipts.for_host(host, result)) if result is not None else []
-    message = title + ("\n\n" + "\n".join(trailers) if trailers else "")
+    lines = receipts.trailers(receipts.for_host(host, result)) if result is not None else []
+    message = title + ("\n\n" + "\n".join(lines) if lines else "")
     untracked = [*selection.untracked, *([host.state_path] if host.state_needs_add() else [])]
     sha = host.repo.commit_paths(paths, untracked, host.log.redactor.text(message))
     host.committed()
@@ -193,23 +234,121 @@ def commit_turn(
     return sha
 
 
-def record_stop(host: Host, reason: str, actor: Actor | None) -> State:
-    """Honour a stop request: clear it in the state, commit that, and log the stop."""
+# -- stop requests (SPEC §3.5): before a turn, and right after it --------------------------
+def honour_pending_stop(
+    host: Host, actor: Actor | None, publish: Callable[[str], object] | None = None
+) -> bool:
+    """If the state on disk asks to stop: clear the request, commit (and ``publish``)
+    that, say ``stopping: <reason>``; True then."""
+    if not host.state_file.exists() or not host.read_state().exit:
+        return False  # the common case: one read, no lock
     with host.locked():
         current = host.read_state()
+        reason = current.exit_reason or "stop requested"
         cleared = host.state_file.write(current.with_stop(None), host.clock())
-    commit_turn(host, cleared, Selection(), f"[SYNC i={cleared.iteration}] stop: {reason}", None)
-    announce_stop(host, reason, actor, cleared.iteration)
-    return cleared
+    title = stop_subject(cleared.iteration, reason, requested=False)
+    commit_turn(host, cleared, Selection(), title, None)
+    if publish is not None:
+        publish("the stop")
+    _announce_stop(host, reason, actor, cleared.iteration)
+    return True
 
 
-def announce_stop(host: Host, reason: str, actor: Actor | None, iteration: int) -> None:
-    """Print ``stopping: <reason>`` and log the stop event (SPEC §3.5)."""
+def stopped_after(host: Host, finished: Finished) -> bool:
+    """Judge a recorded turn: raise if it failed; True if a stop was asked during it."""
+    raise_if_failed(finished.result)
+    if finished.stop_reason is None:
+        return False
+    _announce_stop(host, finished.stop_reason, finished.result.actor, finished.state.iteration)
+    return True
+
+
+def _announce_stop(host: Host, reason: str, actor: Actor | None, iteration: int) -> None:
     host.log.event("stop", actor=actor, iteration=iteration, reason=reason)
     host.console.say(f"stopping: {reason}")
 
 
-def pending_stop(host: Host) -> str | None:
-    """The reason of a stop request in the state on disk, or None."""
-    current = host.read_state()
-    return (current.exit_reason or "stop requested") if current.exit else None
+def raise_if_failed(result: TurnResult) -> None:
+    """Turn a recorded failure into the exception that ends the run."""
+    if result.status is TurnStatus.INTERRUPTED:
+        raise Interrupted(f"{result.actor} turn interrupted at iteration {result.iteration}")
+    if not result.ok:
+        raise TurnFailed(describe_failure(result))
+
+
+def describe_failure(result: TurnResult) -> str:
+    """``galph turn failed at iteration 3 (prompt x.md, agent codex): why; log: path``."""
+    detail = ", ".join(
+        part
+        for part in (
+            f"prompt {result.prompt}" if result.prompt else "",
+            f"agent {result.agent}" if result.agent else "",
+        )
+        if part
+    )
+    where = f" ({detail})" if detail else ""
+    log = f"; log: {result.log_path}" if result.log_path else ""
+    return (
+        f"{result.actor} turn failed at iteration {result.iteration}{where}: {result.failure}{log}"
+    )
+
+
+# -- one turn, and the loop of every mode ----------------------------------------------------
+def play(
+    host: Host,
+    actor: Actor,
+    ctx: RouterContext,
+    executor: PromptExecutor,
+    *,
+    start: Callable[[Actor], Started],
+    tree: TreePolicy,
+) -> Finished:
+    """Start (``start``: begin or claim), run and finish one turn.
+
+    The result is recorded (state and commit) but not judged: callers publish it first,
+    then call ``stopped_after``.
+    """
+    started = start(actor)
+    result = run_turn(actor, started.state, ctx, executor, host.log, clock=host.clock)
+    return finish_turn(host, started, result, tree)
+
+
+class Mode(Protocol):
+    """What differs between combined, async and sync mode around the same turn."""
+
+    tree: TreePolicy
+
+    def prepare(self, actor: Actor) -> bool:
+        """Everything before the turn starts (stop check, waiting); False: stop here."""
+        ...
+
+    def start(self, actor: Actor) -> Started:
+        """Begin or claim ``actor``'s turn."""
+        ...
+
+    def publish(self, finished: Finished) -> bool:
+        """Publish the record; True if that brought in a change made elsewhere."""
+        ...
+
+    def stop_check(self, actor: Actor) -> bool:
+        """Honour a pending stop request; True if the run stops."""
+        ...
+
+
+def run_loop(
+    host: Host,
+    mode: Mode,
+    schedule: Iterable[Actor],
+    turn: tuple[RouterContext, PromptExecutor, Interrupt],
+) -> int:
+    """The loop of every mode: for each scheduled actor, prepare → play → publish → judge."""
+    ctx, executor, interrupt = turn
+    for actor in schedule:
+        interrupt.check()
+        if not mode.prepare(actor):
+            return 0
+        finished = play(host, actor, ctx, executor, start=mode.start, tree=mode.tree)
+        brought_in = mode.publish(finished)
+        if stopped_after(host, finished) or (brought_in and mode.stop_check(actor)):
+            return 0
+    return 0

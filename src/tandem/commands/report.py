@@ -9,8 +9,8 @@ from typing import Any
 from tandem import receipts
 from tandem.commands.common import quiet_host
 from tandem.errors import TandemError
+from tandem.files import atomic_write
 from tandem.report import page, render
-from tandem.state import atomic_write
 
 
 def report(

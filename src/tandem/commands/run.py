@@ -16,7 +16,7 @@ from tandem.agents.executor import AgentExecutor
 from tandem.commands.common import check_logs_dir, load_config
 from tandem.config import Config, Layer, actor_name
 from tandem.errors import Interrupted, TandemError, UsageError
-from tandem.host import Host, open_host
+from tandem.host import Host, Policy, open_host
 from tandem.interrupts import Interrupt
 from tandem.logs import Console, Redactor
 from tandem.options import resolve
@@ -151,10 +151,8 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
         env=env,
         use_git=options.use_git,
         require_git=options.sync_via_git,
-        commit_dry_run=options.commit_dry_run,
-        strict_tree=options.strict_tree,
+        policy=Policy(options.push, options.strict_tree, options.commit_dry_run),
     )
-    host.push = options.push
     interrupt = Interrupt()
     try:
         with host.run_lock(), interrupt.installed():

@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tandem.autocommit import require_tree_for
 from tandem.commands.common import load_config, sync_overrides
 from tandem.config import actor_name
 from tandem.errors import StateError, UsageError
 from tandem.host import Host, open_host
 from tandem.logs import Console, Redactor
+from tandem.recovery import recover
 from tandem.runner import Status, TurnResult
-from tandem.state import Actor, State
-from tandem.turns import begin_turn, finish_turn, require_tree_for
+from tandem.session import Session
+from tandem.state import Actor
+from tandem.turns import Started, begin_turn, finish_turn
 
 
 def stamp(
@@ -42,16 +45,17 @@ def stamp(
     config = load_config(cwd, config_path, {**overrides, **sync_overrides(remote, branch)})
     host = open_host(config, console=Console(Redactor(os.environ)), require_git=sync)
     with host.run_lock():
-        if sync and pull:
-            from tandem.sync import Remote
-            from tandem.sync import sync as sync_remote
-
-            sync_remote(host, Remote.of(host))
-        running = _running(host, who, force=force, allow_dirty=allow_dirty)
+        # --no-pull --no-push stamps locally: nothing touches the remote, none is needed
+        session = Session.open(host) if sync and (pull or push) else None
+        if session is None:
+            recover(host, sync=False)
+        elif pull:
+            session.catch_up()
+        started = _running(host, who, force=force, allow_dirty=allow_dirty)
         now = host.clock()
         result = TurnResult(
             who,
-            running.iteration,
+            started.state.iteration,
             Status.OK if ok else Status.FAILED,
             now,
             now,
@@ -59,11 +63,9 @@ def stamp(
             reason="stamped by hand",
             failure=None if ok else (reason or "stamped failed by hand"),
         )
-        finished = finish_turn(host, running, result, "warn")
-        if sync and push:
-            from tandem.sync import Remote, publish
-
-            publish(host, Remote.of(host), what="the stamp")
+        finished = finish_turn(host, started, result, "warn")
+        if session is not None and push and finished.committed:
+            session.publish("the stamp")
     after = finished.state
     print(
         f"tandem: stamped {who} {'ok' if ok else 'fail'}: iteration {after.iteration}, "
@@ -72,8 +74,8 @@ def stamp(
     return 0
 
 
-def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> State:
-    """The state with ``actor``'s turn running, as finishing needs it."""
+def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> Started:
+    """``actor``'s turn running, as finishing needs it."""
     current = host.read_state()
     if current.expected_actor != actor and not force:
         raise StateError(
@@ -84,5 +86,5 @@ def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> Sta
         require_tree_for(host, actor, "commit or move them, or pass --allow-dirty")
     if current.status == f"running-{actor}" and current.expected_actor == actor:
         current.check_lease(actor, host.owner, host.clock())  # a live owner is refused
-        return current
+        return Started(current, host.branch)
     return begin_turn(host, actor, gated=not force)

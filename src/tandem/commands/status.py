@@ -50,9 +50,9 @@ def status(
 
 def _remote_view(host: Host) -> dict[str, Any] | None:
     """The state as the remote has it, when this host syncs through one."""
-    from tandem.sync import remote_state
+    from tandem.session import remote_view
 
-    found = remote_state(host)
+    found = remote_view(host)
     if found is None:
         return None
     where, state = found

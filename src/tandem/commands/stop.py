@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.commands.common import quiet_host, sync_overrides
+from tandem.session import Session
 
 
 def stop(
@@ -21,10 +22,9 @@ def stop(
 ) -> int:
     """Write ``exit: true`` and the reason into the state (and publish it with --sync-via-git)."""
     if sync:
-        from tandem.sync import publish_stop
-
         host = quiet_host(cwd, config_path, {**overrides, **sync_overrides(remote, branch)})
-        publish_stop(host, reason)
+        with host.run_lock():
+            Session.open(host).request_stop(reason)
     else:
         host = quiet_host(cwd, config_path, overrides, use_git=False)
         with host.locked():
