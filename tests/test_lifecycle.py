@@ -344,8 +344,9 @@ def test_agent_rewriting_tandems_state_fields_fails_the_turn(tmp_path: Path) -> 
     galph.plan({"galph": {"state": {"status": "idle", "lease_owner": None, "mine": 1}}})
     done = tandem(galph.root, "supervisor", *SYNC, env=galph.env())
     assert done.code == 1
-    assert "the agent rewrote tandem's fields of sync/state.json (lease_identity, lease_owner, status)" in (
-        last_line(done.err)
+    assert (
+        "the agent rewrote tandem's fields of sync/state.json (lease_identity, lease_owner, status)"
+        in (last_line(done.err))
     )
     state = remote_state(pair.remote)
     assert (state["expected_actor"], state["status"], state["mine"]) == ("galph", "failed", 1)
