@@ -1,0 +1,33 @@
+"""The one place that starts child processes.
+
+``run``/``run_bounded`` (``commands.py``) are for short commands whose output is read at the
+end; ``stream`` (``streaming.py``) is for agents. Every child gets its own session, so a
+Ctrl-C in the terminal reaches tandem only and tandem decides what the children get. Argv
+lists only; no shell is ever involved.
+"""
+
+from tandem.proc.commands import (
+    Completed,
+    ProcessError,
+    Stalled,
+    pid_alive,
+    run,
+    run_bounded,
+    which,
+)
+from tandem.proc.streaming import Ending, Outcome, Sink, StreamOptions, stream
+
+__all__ = [
+    "Completed",
+    "Ending",
+    "Outcome",
+    "ProcessError",
+    "Sink",
+    "Stalled",
+    "StreamOptions",
+    "pid_alive",
+    "run",
+    "run_bounded",
+    "stream",
+    "which",
+]
