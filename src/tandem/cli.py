@@ -130,9 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(status)
 
     logs = subs.add_parser("logs", help="the last iterations' turn logs")
-    logs.add_argument("-n", type=_positive_int, default=1, metavar="N", help="iterations")
+    logs.add_argument(
+        "branch", nargs="?", help="whose logs (logs/<branch>; default: the current branch)"
+    )
+    logs.add_argument(
+        "-n", "--count", type=_positive_int, default=1, metavar="N", help="iterations"
+    )
     logs.add_argument("--actor", help="only this actor's logs")
+    logs.add_argument("--roles", metavar="A,B", help="only these actors' logs (galph,ralph)")
+    logs.add_argument("--min-iter", type=_positive_int, metavar="N", help="from iteration N")
+    logs.add_argument("--max-iter", type=_positive_int, metavar="N", help="up to iteration N")
     logs.add_argument("--format", choices=("text", "xml"), default="text")
+    logs.add_argument(
+        "--source",
+        choices=("logs", "summaries"),
+        default="logs",
+        help="turn logs, or the iter-*-summary.md files of <actor>-summaries/",
+    )
+    listing = logs.add_mutually_exclusive_group()
+    listing.add_argument(
+        "--ls-paths",
+        metavar="A,B",
+        help="with --format xml: list the files under these folders at each log's commit",
+    )
+    listing.add_argument("--no-ls", action="store_true", help="no file listings (the default)")
     logs.add_argument(
         "-f",
         "--follow",
@@ -237,14 +258,22 @@ def _dispatch(args: argparse.Namespace, cwd: Path) -> int:
             **_paths(args, cwd),
         )
     if command == "logs":
-        from tandem.commands.logs import logs
+        from tandem.commands.logs import Pick, logs
 
         return logs(
             cwd=cwd,
-            iterations=args.n,
+            iterations=args.count,
             actor=args.actor,
             fmt=args.format,
             follow=args.follow,
+            pick=Pick(
+                branch=args.branch,
+                roles=args.roles,
+                min_iter=args.min_iter,
+                max_iter=args.max_iter,
+                source=args.source,
+                ls_paths=None if args.no_ls else args.ls_paths,
+            ),
             **_paths(args, cwd),
         )
     if command == "stamp":

@@ -232,6 +232,12 @@ class Repo:
                     found.setdefault(value.strip(), sha)
         return found
 
+    def files_at(self, commit: str, roots: Sequence[str]) -> dict[str, list[str]]:
+        """{root: the files under it at ``commit``} (``tandem logs --ls-paths``)."""
+        out = self.git("ls-tree", "-r", "-z", "--name-only", commit, "--", *roots).stdout
+        names = [n.decode("utf-8", errors="surrogateescape") for n in out.split(b"\0") if n]
+        return {r: [n for n in names if n == r or n.startswith(f"{r}/")] for r in roots}
+
     def has_remote(self, remote: str) -> bool:
         """True if ``remote`` is configured."""
         return remote in self._text("remote").split()

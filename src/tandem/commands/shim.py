@@ -20,6 +20,8 @@ MODULES = {
     "loop": ("loop",),
     "orchestrator": ("run",),
     "stamp_handoff": ("stamp", "--sync-via-git"),  # it pulled and pushed by default
+    # it printed XML of the last 5 iterations (a later -n wins) with file listings
+    "tail_interleave_logs": ("logs", "--format", "xml", "--count", "5"),
 }
 _MARK = "written by `tandem init --shim`"
 _INIT = f'''"""The earlier orchestration scripts' entry points, now run by tandem ({_MARK}).
@@ -38,6 +40,10 @@ def run(*subcommand: str) -> None:
     if subcommand[0] in ("supervisor", "loop", "run"):
         os.environ.setdefault("SYNC_LOOPS", "20")  # the scripts ran 20 iterations by default
     args = [*subcommand, *sys.argv[1:]]
+    if subcommand[0] == "logs" and not any(
+        a.startswith(("--ls-paths", "--no-ls")) for a in sys.argv[1:]
+    ):
+        args += ["--ls-paths", "docs,plans,reports"]  # the script listed these by default
     if importlib.util.find_spec("tandem") is not None:
         os.execv(sys.executable, [sys.executable, "-m", "tandem", *args])
     found = shutil.which("tandem")
