@@ -69,7 +69,9 @@ class AgentExecutor:
         self.state_file = state_file
         self.clock = clock
         self._resolved: dict[str, Resolved] = {}
-        self._cleared_turn: str | None = None  # the turn whose start found the tree clear
+        # Earlier runs' processes are looked for once, before this run's first agent: later
+        # turns of this run cannot leave any (their whole process tree ends with them).
+        self._tree_cleared = False
 
     def agent_for(self, actor: Actor, prompt: str) -> str:
         """See ``Dispatch.agent_for``; the caller asks once per run (``TurnContext.agent``)."""
@@ -182,7 +184,10 @@ class AgentExecutor:
         return _judge(resolved, outcome, relay, self.clock())
 
     def _end_earlier_turns(self, turn: TurnContext) -> None:
-        """No two agents in one tree: end what an earlier turn of this tree left running."""
+        """No two agents in one tree: end what an earlier run's turn left running."""
+        if self._tree_cleared:
+            return
+        self._tree_cleared = True
         for line in leftovers.end_earlier_turns(
             self.root, turn.turn_id, self.config.kill_grace_secs
         ):
