@@ -6,6 +6,8 @@ commit subject contains ``match``, the calling process (tandem) gets SIGKILL bef
 push (or right after it succeeded) and the plan file is removed, so it fires once.
 With "command": "commit" in the plan, the same happens to a ``commit`` whose message
 contains ``match`` (before it: the state is written, its commit missing).
+With "with_git": true, git dies with its caller, as a SIGKILL of the whole process tree
+would leave it: a commit holding ``index.lock``, a push cut off mid-transfer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -34,12 +37,30 @@ def main() -> int:
     if plan["match"] not in subject:
         os.execv(real, [real, *args])  # noqa: S606 - becomes the real git, argv list
     plan_path.unlink()
+    if plan.get("with_git"):
+        return _die_with_caller(real, args)
     if plan["before"]:
         os.kill(os.getppid(), signal.SIGKILL)
         return 1
     code = subprocess.run([real, *args], check=False).returncode
     os.kill(os.getppid(), signal.SIGKILL)
     return code
+
+
+def _die_with_caller(real: str, args: list[str]) -> int:
+    """SIGKILL tandem and this git in the middle of the command."""
+    if "commit" in args:
+        git_dir = subprocess.run(
+            [real, "rev-parse", "--absolute-git-dir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        Path(git_dir, "index.lock").touch()  # what a commit holds until it is done
+    else:
+        child = subprocess.Popen([real, *args])
+        time.sleep(0.05)  # the transfer has begun
+        child.kill()
+    os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 1
 
 
 if __name__ == "__main__":
