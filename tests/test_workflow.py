@@ -250,3 +250,30 @@ def test_sync_mode_runs_each_actors_steps_in_order(tmp_path: Path) -> None:
     assert [s.split("prompt=")[1].split()[0] for s in ordered] == [p for _, p in TRACE] * 2
     state = json.loads(remote_file(pair.remote, "sync/state.json"))
     assert (state["iteration"], state["step"], state["expected_actor"]) == (3, 0, "galph")
+
+
+def at_step_two(tmp_path: Path) -> Host:
+    state = {"iteration": 1, "expected_actor": "galph", "status": "complete"}
+    state |= {"workflow": "plan-build-review", "step": 2}
+    return make_host(tmp_path, FOUR, files={**STEP_PROMPTS, "sync/state.json": json.dumps(state)})
+
+
+def test_route_explains_the_workflow_the_step_and_the_next_ones(tmp_path: Path) -> None:
+    host = at_step_two(tmp_path)
+    done = tandem(host.root, "route", "--explain", env=host.env())
+    assert done.code == 0, done.err
+    lines = done.out.splitlines()
+    assert lines[0] == "review.md"
+    assert "workflow plan-build-review: step 3 of 4 (galph review.md)" in lines
+    assert lines[-1] == (
+        "then: iteration 1: step 4 of 4 (ralph fix.md); iteration 2: step 1 of 4 (galph "
+        "plan.md); iteration 2: step 2 of 4 (ralph main.md)"
+    )
+    decision = json.loads(tandem(host.root, "route", "--json", env=host.env()).out)
+    assert (decision["workflow"], decision["prompt"]) == ("plan-build-review", "review.md")
+
+
+def test_status_shows_the_step(tmp_path: Path) -> None:
+    host = at_step_two(tmp_path)
+    done = tandem(host.root, "status", env=host.env())
+    assert "  workflow plan-build-review: step 3 of 4 (galph review.md)" in done.out.splitlines()

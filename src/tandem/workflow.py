@@ -109,6 +109,23 @@ class Workflow:
         """``step 3 of 4 (galph review.md)`` (counted from 1, as people count)."""
         return f"step {index + 1} of {len(self.steps)} ({self.steps[index]})"
 
+    def where(self, state: State) -> str:
+        """Where ``state`` is in this workflow, for people (``status``, ``route``)."""
+        index = state.position
+        if index < len(self.steps):
+            return f"workflow {self.name}: {self.describe(index)}"
+        return f"workflow {self.name}: step {index + 1}, out of range ({len(self.steps)} steps)"
+
+    def upcoming(self, state: State, count: int) -> list[str]:
+        """The ``count`` steps after the state's, with the iteration each runs in."""
+        index, iteration, out = state.position, state.iteration, []
+        for _ in range(min(count, len(self.steps))):
+            index += 1
+            if index >= len(self.steps):
+                index, iteration = 0, iteration + 1
+            out.append(f"iteration {iteration}: {self.describe(index)}")
+        return out
+
     def start_index(self, prompt: str | None, step: int | None) -> int:
         """The step ``--start-prompt NAME`` or ``--start-step N`` names (0-based)."""
         listed = ", ".join(f"{i}: {s}" for i, s in enumerate(self.steps)) or "none"
