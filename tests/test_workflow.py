@@ -277,3 +277,42 @@ def test_status_shows_the_step(tmp_path: Path) -> None:
     host = at_step_two(tmp_path)
     done = tandem(host.root, "status", env=host.env())
     assert "  workflow plan-build-review: step 3 of 4 (galph review.md)" in done.out.splitlines()
+
+
+def test_a_failed_step_is_retried_at_that_step_by_its_actor(tmp_path: Path) -> None:
+    host = four_step_host(tmp_path)
+    host.plan({"galph:1:review.md": {"exit": 2}})
+    code, out = run(host, "--iterations", "1")
+    assert code == 1
+    assert "galph turn failed at iteration 1 (prompt review.md" in out
+    state = host.state()
+    assert (state["status"], state["expected_actor"], state["step"]) == ("failed", "galph", 2)
+    host.plan({})
+    assert run(host, "--iterations", "1")[0] == 0
+    assert host.turns() == [*TRACE[:3], *TRACE[2:]]
+    logs = sorted(p.name.split("_", 2)[2] for p in (host.root / "logs/main/galph").glob("iter-*"))
+    assert logs == ["plan.log", "review.log", "review.log"]
+
+
+def test_one_actor_and_empty_workflows_run_with_a_note(tmp_path: Path) -> None:
+    config = """workflow:
+  name: solo
+  steps:
+    solo: [{actor: galph, prompt: plan.md}, {actor: galph, prompt: review.md}]
+    empty: []
+"""
+    host = make_host(tmp_path, config, files=STEP_PROMPTS)
+    assert run(host, "--iterations", "2")[0] == 0
+    assert host.turns() == [("galph", "plan.md"), ("galph", "review.md")] * 2
+    assert host.state()["iteration"] == 3
+    done = tandem(host.root, "loop", env=host.env())
+    assert (done.code, done.out.strip()) == (
+        0,
+        "tandem: workflow 'solo' has no step for ralph: nothing to run",
+    )
+    done = tandem(host.root, "run", "--workflow", "empty", env=host.env())
+    assert (done.code, done.out.strip()) == (
+        0,
+        "tandem: workflow 'empty' has no steps: nothing to run",
+    )
+    assert len(host.turns()) == 4

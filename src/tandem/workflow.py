@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tandem.checks import actor_name, string
-from tandem.errors import ConfigError, StateError, UsageError
+from tandem.errors import ConfigError, RoutingError, StateError, UsageError
 
 if TYPE_CHECKING:  # types only: config imports this module before the state exists
     from tandem.config import Config
@@ -64,7 +64,13 @@ class Workflow:
         actor may run) the next step of ``actor`` from there."""
         if not self.steps:
             raise ConfigError(f"workflow '{self.name}' has no steps", "give it steps")
-        here = state.position % len(self.steps)
+        here = state.position
+        if here >= len(self.steps):  # another machine's state, written for another workflow
+            raise RoutingError(
+                f"step {here} is out of range for workflow '{self.name}' ({len(self.steps)} "
+                f"steps); the state was written for workflow '{state.workflow or STANDARD}'",
+                "configure the same workflow on both machines",
+            )
         for offset in range(len(self.steps)):
             index = (here + offset) % len(self.steps)
             if self.steps[index].actor == actor:
