@@ -69,7 +69,7 @@ def run_combined(
     """The workflow's steps for each iteration, resuming where the state says (or at step
     ``start`` of the current iteration); exit code."""
     mode = _LocalMode(host, gated=True)
-    workflow = ctx.workflow or Workflow("standard", ())
+    workflow = ctx.workflow
     state = host.read_state(create=True)
     if start is not None:
         state = _start_at(host, workflow, state, start)
@@ -99,15 +99,11 @@ def _start_at(host: Host, workflow: Workflow, state: State, index: int) -> State
             f"--start-prompt: {state.expected_actor}'s turn is running (status {state.status})",
             "let it finish (or restart without --start-prompt to recover it), then start again",
         )
-    step = workflow.steps[index]
-    after = workflow.following(index - 1) if index else workflow.following(len(workflow.steps) - 1)
     with host.locked():
-        moved = host.state_file.write(
-            state.at_step(step.actor, after.step, after.workflow), host.clock()
-        )
+        moved = host.state_file.write(state.at_step(workflow.entry(index)), host.clock())
     shown = workflow.describe(index)
     host.console.say(f"starting iteration {moved.iteration} at {shown}")
-    host.log.event("start_step", actor=step.actor, iteration=moved.iteration, step=index)
+    host.log.event("start_step", actor=moved.expected_actor, iteration=moved.iteration, step=index)
     commit_turn(host, moved, Selection(), start_subject(moved.iteration, shown), None)
     return moved
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from tandem.config import Config
 from tandem.errors import RoutingError
 from tandem.state import Actor, State
-from tandem.workflow import Workflow, resolve
+from tandem.workflow import STANDARD, Step, Workflow, resolve
 
 Source = Literal["deterministic", "router"]
 _QUOTE_LINES = 10
@@ -35,7 +35,7 @@ class RouterContext:
     review_every_n: int = 0
     allowlist: tuple[str, ...] = ()
     actor_prompts: Mapping[Actor, tuple[str, ...]] = field(default_factory=dict)
-    workflow: Workflow | None = None  # None: the standard, from the prompts above
+    configured: Workflow | None = None  # None: the standard, from the prompts above
 
     @classmethod
     def from_config(cls, config: Config) -> RouterContext:
@@ -52,8 +52,16 @@ class RouterContext:
             review_every_n=router.review_every_n,
             allowlist=router.allowlist,
             actor_prompts=router.actor_prompts,
-            workflow=resolve(config),
+            configured=resolve(config),
         )
+
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow whose steps the turns run."""
+        if self.configured is not None:
+            return self.configured
+        steps = (Step("galph", self.supervisor), Step("ralph", self.main))
+        return Workflow(STANDARD, steps)
 
     def own_prompt(self, actor: Actor) -> str:
         """galph's supervisor prompt or ralph's main prompt, normalized."""
@@ -61,13 +69,11 @@ class RouterContext:
 
     def step_prompt(self, actor: Actor, state: State) -> str:
         """The prompt of ``actor``'s step of the workflow: it replaces the own prompt."""
-        if self.workflow is None:
-            return self.own_prompt(actor)
         return normalize(self.workflow.steps[self.workflow.index_for(state, actor)].prompt)
 
     def step_prompts(self, actor: Actor) -> tuple[str, ...]:
         """The prompts of ``actor``'s steps (the workflow's prompts are the config's own)."""
-        return () if self.workflow is None else self.workflow.prompts(actor)
+        return self.workflow.prompts(actor)
 
     def allowed(self) -> tuple[str, ...]:
         """The allowlist, normalized (default: supervisor, main and reviewer prompts), and
@@ -177,8 +183,6 @@ def validate(
 
 def validate_steps(ctx: RouterContext) -> None:
     """Every step of the workflow: its prompt by the rules of SPEC §4.3, for its actor."""
-    if ctx.workflow is None:
-        return
     for index, step in enumerate(ctx.workflow.steps):
         try:
             validate(step.prompt, step.actor, ctx)

@@ -183,7 +183,7 @@ class State:
         return self._touch(
             now,
             expected_actor=after.actor,
-            status="waiting-ralph" if after.actor == "ralph" else "complete",
+            status=_waiting_for(after.actor),
             iteration=self.iteration + after.wraps,
             workflow=after.workflow,
             step=after.step,
@@ -192,11 +192,15 @@ class State:
             **_NO_LEASE,
         )
 
-    def at_step(self, actor: Actor, step: int | None, workflow: str | None) -> State:
-        """The same iteration, moved to ``actor``'s step ``step`` (``--start-step``)."""
-        status = "waiting-ralph" if actor == "ralph" else "complete"
+    def at_step(self, step: Next) -> State:
+        """The same iteration, moved to ``step`` (``--start-step``)."""
         return dataclasses.replace(
-            self, expected_actor=actor, status=status, step=step, workflow=workflow, failure=None
+            self,
+            expected_actor=step.actor,
+            status=_waiting_for(step.actor),
+            step=step.step,
+            workflow=step.workflow,
+            failure=None,
         )
 
     def fail(self, failure: Failure, now: datetime) -> State:
@@ -295,6 +299,11 @@ class State:
         """True if both describe the same point of the protocol (ignoring timestamps)."""
         keys = ("iteration", "expected_actor", "status", "step", "lease_owner", "lease_identity")
         return all(getattr(self, k) == getattr(other_state, k) for k in keys)
+
+
+def _waiting_for(actor: Actor) -> str:
+    """The status of a step waiting for ``actor`` (galph's after a step: ``complete``)."""
+    return "waiting-ralph" if actor == "ralph" else "complete"
 
 
 _OPTIONAL_KEYS = ("exit", "exit_reason", "lease_identity", "workflow")

@@ -81,13 +81,16 @@ class Workflow:
 
     def following(self, index: int) -> Next:
         """Where the iteration goes after step ``index`` succeeds."""
+        wraps = index + 1 >= len(self.steps)
+        return self.entry(0 if wraps else index + 1, wraps=wraps)
+
+    def entry(self, index: int, *, wraps: bool = False) -> Next:
+        """Step ``index`` as the state records it."""
         from tandem.state import Next
 
-        wraps = index + 1 >= len(self.steps)
-        after = 0 if wraps else index + 1
         if self.name == STANDARD:  # the file keeps no step: expected_actor says it
-            return Next(self.steps[after].actor, None, None, wraps)
-        return Next(self.steps[after].actor, after, self.name, wraps)
+            return Next(self.steps[index].actor, None, None, wraps)
+        return Next(self.steps[index].actor, index, self.name, wraps)
 
     def check(self, state: State, source: str) -> None:
         """The state's step must be one of this workflow's, run by ``expected_actor``."""

@@ -35,7 +35,6 @@ def route(
     if ctx.uses_router_prompt(who):
         note = f"the router prompt {ctx.router_prompt} may change this on the turn ({ctx.mode})"
     steps = ctx.workflow
-    assert steps is not None
     where = {"workflow": steps.name, "step": steps.where(state), "next": steps.upcoming(state, 3)}
     if as_json:
         print(json.dumps({**decision.to_json(), "router_prompt_note": note, **where}, indent=2))

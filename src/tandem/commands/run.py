@@ -220,14 +220,12 @@ def _start_step(ctx: RouterContext, options: RunOptions) -> int | None:
     validate_steps(ctx)
     if options.start_prompt is None and options.start_step is None:
         return None
-    assert ctx.workflow is not None
     return ctx.workflow.start_index(options.start_prompt, options.start_step)
 
 
 def _loop(host: Host, options: RunOptions, executor: AgentExecutor, interrupt: Interrupt) -> int:
     ctx = RouterContext.from_config(host.config)
     workflow = ctx.workflow
-    assert workflow is not None
     start = _start_step(ctx, options)
     nothing = workflow_note(workflow, options.actor, sync=options.sync_via_git)
     if nothing is not None:
