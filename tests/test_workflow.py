@@ -316,3 +316,13 @@ def test_one_actor_and_empty_workflows_run_with_a_note(tmp_path: Path) -> None:
         "tandem: workflow 'empty' has no steps: nothing to run",
     )
     assert len(host.turns()) == 4
+
+
+def test_config_explain_lists_the_steps(tmp_path: Path) -> None:
+    host = four_step_host(tmp_path)
+    done = tandem(host.root, "config", "--explain", env=host.env())
+    assert done.code == 0, done.err
+    assert (
+        "workflow.steps: {plan-build-review: [[galph, plan.md], [ralph, main.md], "
+        "[galph, review.md], [ralph, fix.md]]}  (orchestration.yaml)"
+    ) in done.out.splitlines()
