@@ -326,3 +326,16 @@ def test_config_explain_lists_the_steps(tmp_path: Path) -> None:
         "workflow.steps: {plan-build-review: [[galph, plan.md], [ralph, main.md], "
         "[galph, review.md], [ralph, fix.md]]}  (orchestration.yaml)"
     ) in done.out.splitlines()
+
+
+def test_stamp_moves_to_the_next_step(tmp_path: Path) -> None:
+    host = at_step_two(tmp_path)
+    done = tandem(host.root, "stamp", "galph", "ok", env=host.env())
+    assert done.code == 0, done.err
+    state = host.state()
+    assert (state["step"], state["expected_actor"], state["status"]) == (
+        3,
+        "ralph",
+        "waiting-ralph",
+    )
+    assert host.subjects()[-1].startswith("[SYNC i=1] actor=galph → next=ralph status=ok")
