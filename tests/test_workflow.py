@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from helpers import Host, git, make_host, make_pair, remote_file, snapshot, start_tandem, tandem
+from tandem.state import Next, State
 
 FOUR = """workflow:
   name: plan-build-review
@@ -339,3 +341,22 @@ def test_stamp_moves_to_the_next_step(tmp_path: Path) -> None:
         "waiting-ralph",
     )
     assert host.subjects()[-1].startswith("[SYNC i=1] actor=galph → next=ralph status=ok")
+
+
+def test_a_written_step_finish_is_recognised_for_recovery() -> None:
+    def at(iteration: int, step: int, actor: str, status: str = "complete") -> State:
+        return State(iteration, actor, status, workflow="w", step=step)  # type: ignore[arg-type]
+
+    assert at(1, 2, "galph").finished_turn(at(1, 1, "ralph", "waiting-ralph")) == ("ralph", True)
+    assert at(2, 0, "galph").finished_turn(at(1, 3, "ralph", "waiting-ralph")) == ("ralph", True)
+    assert at(1, 2, "galph").finished_turn(at(1, 0, "galph")) is None  # two steps on
+    running = State(1, "galph", "running-galph", workflow="w", step=0)
+    moved = running.succeed("galph", running_now(), None, Next("galph", 1, "w", False))
+    assert (moved.expected_actor, moved.status, moved.step) == ("galph", "complete", 1)
+    assert moved.finished_turn(at(1, 0, "galph")) == ("galph", True)
+    # the standard: galph's step 0 never leads to step 0 of the next iteration
+    assert State(2, "galph", "complete").finished_turn(State(1, "galph", "complete")) is None
+
+
+def running_now() -> datetime:
+    return datetime(2026, 1, 20, tzinfo=timezone.utc)

@@ -290,9 +290,11 @@ class State:
             return None
         if self.status not in ("waiting-ralph", "complete"):
             return None
-        # one step on from ``before``: the next step, or step 0 of the next iteration
+        # one step on from ``before``: the next step, or step 0 of the next iteration (from
+        # step 0 only in a one-step workflow, whose file records the step)
         same = before.iteration == self.iteration and before.position + 1 == self.position
         wrapped = before.iteration + 1 == self.iteration and self.position == 0
+        wrapped &= before.position > 0 or self.step is not None
         return (before.expected_actor, True) if same or wrapped else None
 
     def same_turn(self, other_state: State) -> bool:
