@@ -191,7 +191,13 @@ STEP_OUT_OF_RANGE = json.dumps(
             "--start-step 4: workflow 'plan-build-review' has steps",
             2,
         ),
-        ("", (), {"sync/state.json": STEP_OUT_OF_RANGE}, "step 4 is out of range", 1),
+        (
+            "",
+            (),
+            {"sync/state.json": STEP_OUT_OF_RANGE},
+            "field 'step' is 4, out of range for workflow 'plan-build-review'",
+            1,
+        ),
         ("", ("--mode", "role", "--role", "galph", "--start-step", "1"), {}, "combined runs", 2),
     ],
 )
@@ -360,3 +366,13 @@ def test_a_written_step_finish_is_recognised_for_recovery() -> None:
 
 def running_now() -> datetime:
     return datetime(2026, 1, 20, tzinfo=timezone.utc)
+
+
+def test_a_step_another_workflow_wrote_fails_the_routing(tmp_path: Path) -> None:
+    from tandem.errors import RoutingError
+    from tandem.router import RouterContext, decide
+    from tandem.workflow import Step, Workflow
+
+    ctx = RouterContext(tmp_path, configured=Workflow("w", (Step("galph", "plan.md"),)))
+    with pytest.raises(RoutingError, match="the state was written for workflow 'five'"):
+        decide("galph", State(workflow="five", step=4), ctx)

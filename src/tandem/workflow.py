@@ -65,12 +65,9 @@ class Workflow:
         if not self.steps:
             raise ConfigError(f"workflow '{self.name}' has no steps", "give it steps")
         here = state.position
-        if here >= len(self.steps):  # another machine's state, written for another workflow
-            raise RoutingError(
-                f"step {here} is out of range for workflow '{self.name}' ({len(self.steps)} "
-                f"steps); the state was written for workflow '{state.workflow or STANDARD}'",
-                "configure the same workflow on both machines",
-            )
+        wrong = self._out_of_range(state)
+        if wrong:  # another machine's state, written for another workflow
+            raise RoutingError(wrong, "configure the same workflow on both machines")
         for offset in range(len(self.steps)):
             index = (here + offset) % len(self.steps)
             if self.steps[index].actor == actor:
@@ -100,12 +97,9 @@ class Workflow:
             f"set workflow.name back to '{written}', or start at a step of '{self.name}' "
             "with `tandem run --start-step N`"
         )
-        if index >= len(self.steps):
-            raise StateError(
-                f"{source}: step {index} is out of range for workflow '{self.name}' "
-                f"({len(self.steps)} steps); the state was written for workflow '{written}'",
-                fix,
-            )
+        wrong = self._out_of_range(state)
+        if wrong:
+            raise StateError(f"{source}: {wrong}", fix)
         if self.steps[index].actor != state.expected_actor:
             raise StateError(
                 f"{source}: step {index} of workflow '{self.name}' is {self.steps[index].actor}'s, "
@@ -113,6 +107,15 @@ class Workflow:
                 f"workflow '{written}')",
                 fix,
             )
+
+    def _out_of_range(self, state: State) -> str | None:
+        if state.position < len(self.steps):
+            return None
+        return (
+            f"field 'step' is {state.position}, out of range for workflow '{self.name}' "
+            f"({len(self.steps)} steps, counted from 0); the state was written for workflow "
+            f"'{state.workflow or STANDARD}'"
+        )
 
     def describe(self, index: int) -> str:
         """``step 3 of 4 (galph review.md)`` (counted from 1, as people count)."""
@@ -123,7 +126,7 @@ class Workflow:
         index = state.position
         if index < len(self.steps):
             return f"workflow {self.name}: {self.describe(index)}"
-        return f"workflow {self.name}: step {index + 1}, out of range ({len(self.steps)} steps)"
+        return f"workflow {self.name}: {self._out_of_range(state)}"
 
     def upcoming(self, state: State, count: int) -> list[str]:
         """The ``count`` steps after the state's, with the iteration each runs in."""
