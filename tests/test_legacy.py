@@ -313,11 +313,8 @@ def test_the_environment_used_is_named_once(tmp_path: Path) -> None:
         ),
         (["supervisor", "--prompt", "a", "--prompt-supervisor", "b.md"], "disagree"),
         (["run", "--prompt", "a"], "--prompt names one actor's prompt"),
-        (
-            ["run", "--start-prompt", "main.md"],
-            "--start-prompt main.md: starting at a workflow step",
-        ),
-        (["run", "--workflow", "plan-build"], "workflow 'plan-build' is not supported yet"),
+        (["loop", "--start-prompt", "main.md"], "--start-prompt is for combined runs"),
+        (["run", "--workflow", "plan-build"], "unknown workflow 'plan-build'"),
         (
             ["run", "--strict-tree", "--tolerate-doc-dirty"],
             "--strict-tree cannot work with --tolerate",

@@ -27,7 +27,6 @@ ACTOR_ALIASES: dict[str, Actor] = {
     "loop": "ralph",
     "engineer": "ralph",
 }
-WORKFLOWS = ("standard", "review_cadence")
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off"}
 _SHOWN = 60  # characters of a bad value quoted in a message
 
@@ -143,25 +142,3 @@ def actor_name(value: Any) -> Actor:
     if not isinstance(value, str) or value.lower() not in ACTOR_ALIASES:
         raise ValueError(f"'{value}' is not an actor (use galph/supervisor or ralph/loop/engineer)")
     return ACTOR_ALIASES[value.lower()]
-
-
-def workflow_name(value: Any) -> str:
-    """A built-in workflow's name (SPEC §18: user-defined ones are not run yet)."""
-    name = string(value)
-    if name not in WORKFLOWS:
-        raise ValueError(
-            f"workflow '{name}' is not supported yet: only the built-in workflows "
-            f"{' and '.join(WORKFLOWS)} run in this version"
-        )
-    return name
-
-
-def no_steps(value: Any) -> dict[str, Any]:
-    """``workflow.steps``: accepted only empty until user-defined workflows run."""
-    steps: dict[str, Any] = mapping(string, lambda v: v)(value)
-    if steps:
-        raise ValueError(
-            "user-defined workflows are not supported yet: only the built-in "
-            f"workflows {' and '.join(WORKFLOWS)} run in this version"
-        )
-    return steps

@@ -26,14 +26,13 @@ from tandem.checks import (
     choice,
     integer,
     mapping,
-    no_steps,
     number,
     opt,
     str_list,
     string,
-    workflow_name,
 )
 from tandem.errors import ConfigError, UsageError
+from tandem.workflow import CADENCE, check_name, steps_value
 
 if TYPE_CHECKING:  # a type only: --help need not import the state module
     from tandem.state import Actor
@@ -111,8 +110,8 @@ SCHEMA: dict[str, Any] = {
         "tracked_output_extensions": str_list,
     },
     "workflow": {
-        "name": workflow_name,
-        "steps": no_steps,
+        "name": string,
+        "steps": steps_value,
     },
 }
 
@@ -171,9 +170,10 @@ class AutocommitConfig:
 
 @dataclass(frozen=True)
 class WorkflowConfig:
-    """``workflow:``: the steps of one iteration (SPEC §18; the built-ins only, so far)."""
+    """``workflow:``: the workflow run and the user-defined ones (SPEC §18)."""
 
     name: str = "standard"
+    steps: Mapping[str, tuple[tuple[Actor, str], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -280,6 +280,8 @@ def load(
         origins |= {k: f"{layer.origin} {layer.names.get(k, k)}" for k in _leaves(top)}
         mapped += layer.mapped
     built = _build(values, root.resolve(), source)
+    where = origins.get("workflow.name", shown)
+    check_name(built.workflow.name, built.workflow.steps, where, usage=where != shown)
     return _with_notes(built, origins, tuple(mapped), tuple(warnings))
 
 
@@ -395,8 +397,7 @@ def _build(values: dict[str, Any], root: Path, source: Path | None) -> Config:
 
     router = dict(values.get("router", {}))
     workflow = dict(values.get("workflow", {}))
-    workflow.pop("steps", None)
-    if workflow.get("name") == "review_cadence" and router.get("review_every_n"):
+    if workflow.get("name") in CADENCE and router.get("review_every_n"):
         router.setdefault("enabled", True)  # the scripts ran the cadence without the router
     return Config(
         root=root,

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tandem.autocommit import Selection
+from tandem.errors import StateError
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.recovery import recover
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor
 from tandem.session import Session
-from tandem.state import ACTORS, Actor
-from tandem.turns import Finished, Started, begin_turn, honour_pending_stop, run_loop
+from tandem.state import Actor, State
+from tandem.turns import (
+    Finished,
+    Started,
+    begin_turn,
+    commit_turn,
+    honour_pending_stop,
+    run_loop,
+    start_subject,
+)
+from tandem.workflow import Workflow
 
 
 class _LocalMode:
@@ -53,26 +64,48 @@ def run_combined(
     *,
     iterations: int,
     interrupt: Interrupt,
+    start: int | None = None,
 ) -> int:
-    """galph then ralph for each iteration, resuming where the state says; exit code."""
+    """The workflow's steps for each iteration, resuming where the state says (or at step
+    ``start`` of the current iteration); exit code."""
     mode = _LocalMode(host, gated=True)
+    workflow = ctx.workflow
     state = host.read_state(create=True)
+    if start is not None:
+        state = _start_at(host, workflow, state, start)
+    workflow.check(state, host.state_file.display)
     host.log.event("run_start", iteration=state.iteration, mode="combined", iterations=iterations)
-    schedule = _combined_schedule(state.expected_actor, iterations)
+    schedule = _combined_schedule(workflow, state.position, iterations)
     code = run_loop(host, mode, schedule, (ctx, executor, interrupt))
     host.log.event("run_end", mode="combined")
     return code
 
 
-def _combined_schedule(first: Actor, iterations: int) -> Iterator[Actor]:
-    """galph, ralph per iteration; a restart after galph's turn resumes with ralph (SPEC
-    §7.2). Every turn before the next one succeeded (a failure ends the run), so the order
-    is known from the start."""
+def _combined_schedule(workflow: Workflow, first: int, iterations: int) -> Iterator[Actor]:
+    """The workflow's steps per iteration; a restart resumes at the state's step (SPEC
+    §7.2, §18). Every turn before the next one succeeded (a failure ends the run), so the
+    order is known from the start."""
     for number in range(iterations):
-        for actor in ACTORS:
-            if number == 0 and actor == "galph" and first != "galph":
-                continue
-            yield actor
+        for index, step in enumerate(workflow.steps):
+            if number > 0 or index >= first:
+                yield step.actor
+
+
+def _start_at(host: Host, workflow: Workflow, state: State, index: int) -> State:
+    """Move the current iteration to step ``index`` (``--start-prompt``), logged and
+    committed; a running turn is not moved."""
+    if state.status.startswith("running-"):
+        raise StateError(
+            f"--start-prompt: {state.expected_actor}'s turn is running (status {state.status})",
+            "let it finish (or restart without --start-prompt to recover it), then start again",
+        )
+    with host.locked():
+        moved = host.state_file.write(state.at_step(workflow.entry(index)), host.clock())
+    shown = workflow.describe(index)
+    host.console.say(f"starting iteration {moved.iteration} at {shown}")
+    host.log.event("start_step", actor=moved.expected_actor, iteration=moved.iteration, step=index)
+    commit_turn(host, moved, Selection(), start_subject(moved.iteration, shown), None)
+    return moved
 
 
 def run_async_role(

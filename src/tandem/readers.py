@@ -38,6 +38,14 @@ def whole(value: str) -> int:
         raise ValueError(f"'{value}' is not a whole number") from None
 
 
+def step(value: str) -> int:
+    """A workflow step, counted from 0."""
+    number = whole(value)
+    if number < 0:
+        raise ValueError(f"'{value}' is not a step (they are counted from 0)")
+    return number
+
+
 def iterations(value: str) -> int:
     """An iteration count: 1 to 10^9 (rule 7)."""
     count = whole(value)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from tandem.config import Config
 from tandem.errors import RoutingError
 from tandem.state import Actor, State
+from tandem.workflow import STANDARD, Step, Workflow, resolve
 
 Source = Literal["deterministic", "router"]
 _QUOTE_LINES = 10
@@ -34,6 +35,7 @@ class RouterContext:
     review_every_n: int = 0
     allowlist: tuple[str, ...] = ()
     actor_prompts: Mapping[Actor, tuple[str, ...]] = field(default_factory=dict)
+    configured: Workflow | None = None  # None: the standard, from the prompts above
 
     @classmethod
     def from_config(cls, config: Config) -> RouterContext:
@@ -50,16 +52,35 @@ class RouterContext:
             review_every_n=router.review_every_n,
             allowlist=router.allowlist,
             actor_prompts=router.actor_prompts,
+            configured=resolve(config),
         )
+
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow whose steps the turns run."""
+        if self.configured is not None:
+            return self.configured
+        steps = (Step("galph", self.supervisor), Step("ralph", self.main))
+        return Workflow(STANDARD, steps)
 
     def own_prompt(self, actor: Actor) -> str:
         """galph's supervisor prompt or ralph's main prompt, normalized."""
         return normalize(self.supervisor if actor == "galph" else self.main)
 
+    def step_prompt(self, actor: Actor, state: State) -> str:
+        """The prompt of ``actor``'s step of the workflow: it replaces the own prompt."""
+        return normalize(self.workflow.steps[self.workflow.index_for(state, actor)].prompt)
+
+    def step_prompts(self, actor: Actor) -> tuple[str, ...]:
+        """The prompts of ``actor``'s steps (the workflow's prompts are the config's own)."""
+        return self.workflow.prompts(actor)
+
     def allowed(self) -> tuple[str, ...]:
-        """The allowlist, normalized (default: supervisor, main and reviewer prompts)."""
+        """The allowlist, normalized (default: supervisor, main and reviewer prompts), and
+        the prompts of the workflow's steps."""
         names = self.allowlist or (self.supervisor, self.main, self.reviewer)
-        return tuple(normalize(n) for n in names)
+        steps = (*self.step_prompts("galph"), *self.step_prompts("ralph"))
+        return tuple(dict.fromkeys(normalize(n) for n in (*names, *steps)))
 
     def uses_router_prompt(self, actor: Actor) -> bool:
         """True if ``actor``'s turn asks the router prompt (galph only, SPEC §4.2)."""
@@ -90,8 +111,8 @@ class Decision:
 
 
 def deterministic(actor: Actor, state: State, ctx: RouterContext) -> tuple[str, str]:
-    """The table of SPEC §4.1: (prompt name, reason)."""
-    own = ctx.own_prompt(actor)
+    """The table of SPEC §4.1, with the step's prompt as the own prompt: (name, reason)."""
+    own = ctx.step_prompt(actor, state)
     if not ctx.enabled:
         return own, f"router disabled: {actor} runs its own prompt"
     n = ctx.review_every_n
@@ -151,13 +172,23 @@ def validate(
         raise fail("rule 2: not in the allowlist", "add it to router.allowlist or pick another")
     path = _locate(normalized, ctx.prompts_dir, fail)
     gated = {ctx.own_prompt(actor), normalize(ctx.reviewer)}
-    gated |= {normalize(p) for p in ctx.actor_prompts.get(actor, ())}
+    gated |= {normalize(p) for p in (*ctx.actor_prompts.get(actor, ()), *ctx.step_prompts(actor))}
     if normalized not in gated:
         raise fail(
             f"rule 5: {actor} may not run it",
             f"list it under router.actor_prompts.{actor} if {actor} should run it",
         )
     return normalized, path
+
+
+def validate_steps(ctx: RouterContext) -> None:
+    """Every step of the workflow: its prompt by the rules of SPEC §4.3, for its actor."""
+    for index, step in enumerate(ctx.workflow.steps):
+        try:
+            validate(step.prompt, step.actor, ctx)
+        except RoutingError as exc:
+            where = f"workflow '{ctx.workflow.name}' step {index} ({step})"
+            raise RoutingError(f"{where}: {exc.what}", exc.fix) from None
 
 
 def validate_router_prompt(ctx: RouterContext) -> tuple[str, Path]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
@@ -44,6 +44,8 @@ _KEY_ORDER = (
     "ralph_commit",
     "last_prompt",
     "last_prompt_actor",
+    "workflow",
+    "step",
     "failure",
     "exit",
     "exit_reason",
@@ -55,6 +57,22 @@ _FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then
 def other(actor: Actor) -> Actor:
     """The actor that is not ``actor``."""
     return "ralph" if actor == "galph" else "galph"
+
+
+class Next(NamedTuple):
+    """Where an iteration goes after a step succeeds (``workflow.Workflow.following``)."""
+
+    actor: Actor
+    step: int | None  # None: the standard workflow, whose file keeps no step
+    workflow: str | None
+    wraps: bool  # that was the last step: the iteration ends
+
+
+# The standard workflow's steps: galph (step 0), then ralph (step 1).
+_STANDARD_NEXT: dict[Actor, Next] = {
+    "galph": Next("ralph", None, None, False),
+    "ralph": Next("galph", None, None, True),
+}
 
 
 def utcnow() -> datetime:
@@ -108,6 +126,8 @@ class State:
     ralph_commit: str | None = None
     last_prompt: str | None = None
     last_prompt_actor: Actor | None = None
+    workflow: str | None = None  # written only for a workflow other than standard (SPEC §18)
+    step: int | None = None
     failure: Failure | None = None
     exit: bool = False
     exit_reason: str | None = None
@@ -145,19 +165,43 @@ class State:
                 "fix sync/state.json or use `tandem stamp`",
             )
 
-    def succeed(self, actor: Actor, now: datetime, commit: str | None) -> State:
-        """``actor``'s turn succeeded: hand the turn over (ralph also ends the iteration)."""
+    @property
+    def position(self) -> int:
+        """The step within the iteration; without ``step``, the standard's: galph 0, ralph 1."""
+        if self.step is not None:
+            return self.step
+        return 0 if self.expected_actor == "galph" else 1
+
+    def succeed(
+        self, actor: Actor, now: datetime, commit: str | None, after: Next | None = None
+    ) -> State:
+        """``actor``'s step succeeded: go to the ``after`` step (default: the standard's
+        next), and to the next iteration when that was the last step."""
         self._expect_running(actor)
+        after = after or _STANDARD_NEXT[actor]
         commit_field = {f"{actor}_commit": commit} if commit else {}
-        if actor == "galph":
-            changes: dict[str, Any] = {"expected_actor": "ralph", "status": "waiting-ralph"}
-        else:
-            changes = {
-                "expected_actor": "galph",
-                "status": "complete",
-                "iteration": self.iteration + 1,
-            }
-        return self._touch(now, **changes, **commit_field, failure=None, **_NO_LEASE)
+        return self._touch(
+            now,
+            expected_actor=after.actor,
+            status=_waiting_for(after.actor),
+            iteration=self.iteration + after.wraps,
+            workflow=after.workflow,
+            step=after.step,
+            **commit_field,
+            failure=None,
+            **_NO_LEASE,
+        )
+
+    def at_step(self, step: Next) -> State:
+        """The same iteration, moved to ``step`` (``--start-step``)."""
+        return dataclasses.replace(
+            self,
+            expected_actor=step.actor,
+            status=_waiting_for(step.actor),
+            step=step.step,
+            workflow=step.workflow,
+            failure=None,
+        )
 
     def fail(self, failure: Failure, now: datetime) -> State:
         """The turn of ``failure.actor`` failed: it stays that actor's turn, ``failed``."""
@@ -213,7 +257,7 @@ class State:
         data: dict[str, Any] = {}
         for key in _KEY_ORDER:
             value = getattr(self, key)
-            if key in ("exit", "exit_reason", "lease_identity") and not value:
+            if (key in _OPTIONAL_KEYS and not value) or (key == "step" and value is None):
                 continue
             if isinstance(value, lease.Identity):
                 value = lease.identity_to_json(self.lease_owner or "", value)
@@ -244,18 +288,27 @@ class State:
             if before.expected_actor == actor and before.iteration == self.iteration:
                 return None if before.failure == self.failure else (actor, False)
             return None
-        if self.status == "waiting-ralph" and before.expected_actor == "galph":
-            return ("galph", True) if before.iteration == self.iteration else None
-        if self.status == "complete" and before.expected_actor == "ralph":
-            return ("ralph", True) if before.iteration + 1 == self.iteration else None
-        return None
+        if self.status not in ("waiting-ralph", "complete"):
+            return None
+        # one step on from ``before``: the next step, or step 0 of the next iteration (from
+        # step 0 only in a one-step workflow, whose file records the step)
+        same = before.iteration == self.iteration and before.position + 1 == self.position
+        wrapped = before.iteration + 1 == self.iteration and self.position == 0
+        wrapped &= before.position > 0 or self.step is not None
+        return (before.expected_actor, True) if same or wrapped else None
 
     def same_turn(self, other_state: State) -> bool:
         """True if both describe the same point of the protocol (ignoring timestamps)."""
-        keys = ("iteration", "expected_actor", "status", "lease_owner", "lease_identity")
+        keys = ("iteration", "expected_actor", "status", "step", "lease_owner", "lease_identity")
         return all(getattr(self, k) == getattr(other_state, k) for k in keys)
 
 
+def _waiting_for(actor: Actor) -> str:
+    """The status of a step waiting for ``actor`` (galph's after a step: ``complete``)."""
+    return "waiting-ralph" if actor == "ralph" else "complete"
+
+
+_OPTIONAL_KEYS = ("exit", "exit_reason", "lease_identity", "workflow")
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None, "lease_identity": None}
 _USER_KEYS = ("exit", "exit_reason")
 
@@ -357,6 +410,8 @@ def _from_dict(data: dict[str, Any], source: str) -> State:
         ralph_commit=check.text("ralph_commit"),
         last_prompt=check.text("last_prompt"),
         last_prompt_actor=cast("Actor | None", check.choice("last_prompt_actor", ACTORS, True)),
+        workflow=check.text("workflow"),
+        step=check.optional_integer("step", minimum=0),
         failure=None if failure is None else _failure(failure, source),
         exit=check.boolean("exit"),
         exit_reason=check.text("exit_reason"),
@@ -394,6 +449,9 @@ class _Checker:
             f"{self.source}: field '{self.prefix}{key}' must be {want}, not {value[:80]}",
             _FIX.format(path=self.source),
         )
+
+    def optional_integer(self, key: str, minimum: int) -> int | None:
+        return None if self.data.get(key) is None else self.integer(key, minimum)
 
     def integer(self, key: str, minimum: int) -> int:
         value = self.data.get(key)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tandem import guard, receipts
+from tandem import guard, receipts, workflow
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
 from tandem.git import Status
@@ -88,6 +88,12 @@ def stop_subject(iteration: int, reason: str, *, requested: bool) -> str:
     return f"[SYNC i={iteration}] stop{' requested' if requested else ''}: {reason}"
 
 
+def start_subject(iteration: int, step: str) -> str:
+    """The subject of ``--start-prompt``/``--start-step``: ``[SYNC i=N] start at step 3 of
+    4 (galph review.md)``."""
+    return f"[SYNC i={iteration}] start at {step}"
+
+
 INIT_SUBJECT = "[SYNC init] actor=galph status=idle"
 
 
@@ -153,7 +159,9 @@ def _transition(
 ) -> State:
     """The state after the turn; the stop request is cleared, keys others added are kept."""
     if result.ok:
-        after = running.succeed(result.actor, host.clock(), head)
+        steps = workflow.resolve(host.config)
+        after_step = steps.following(steps.index_for(running, result.actor))
+        after = running.succeed(result.actor, host.clock(), head, after_step)
     else:
         after = running.fail(_failure(result), host.clock())
     if host.config.router.enabled and result.prompt is not None:

@@ -65,7 +65,7 @@ def _text(config: Config, value: Any) -> str:
     if isinstance(value, Path):
         return config.relative(value)
     if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
+        return "[" + ", ".join(_text(config, v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_text(config, v)}" for k, v in value.items()) + "}"
     if value is None:

@@ -34,12 +34,16 @@ def route(
     note = None
     if ctx.uses_router_prompt(who):
         note = f"the router prompt {ctx.router_prompt} may change this on the turn ({ctx.mode})"
+    steps = ctx.workflow
+    where = {"workflow": steps.name, "step": steps.where(state), "next": steps.upcoming(state, 3)}
     if as_json:
-        print(json.dumps({**decision.to_json(), "router_prompt_note": note}, indent=2))
+        print(json.dumps({**decision.to_json(), "router_prompt_note": note, **where}, indent=2))
         return 0
     print(decision.prompt)
     if explain:
         print(f"{who}, iteration {decision.iteration}, {decision.source}: {decision.reason}")
         if note:
             print(note)
+        print(where["step"])
+        print("then: " + "; ".join(where["next"]))
     return 0

@@ -21,8 +21,9 @@ from tandem.interrupts import Interrupt
 from tandem.logs import Console, Redactor
 from tandem.options import resolve
 from tandem.orchestrator import run_async_role, run_combined
-from tandem.router import RouterContext, normalize
+from tandem.router import RouterContext, normalize, validate_steps
 from tandem.state import Actor
+from tandem.workflow import workflow_note
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RunOptions:
     agent_roles: Mapping[Actor, str] = field(default_factory=dict)
     agent_prompts: Mapping[str, str] = field(default_factory=dict)
     wait_on_peer_failure: bool = False
+    start_prompt: str | None = None  # combined run: the step to begin at (SPEC §18)
+    start_step: int | None = None
     notes: tuple[str, ...] = ()  # said once at the start (environment variables used)
     warnings: tuple[str, ...] = ()  # where tandem does what the scripts did not, on purpose
     env: Mapping[str, str] = field(default_factory=dict)  # set for the agents (CLAUDE_CMD)
@@ -78,6 +81,8 @@ def run_options(args: argparse.Namespace, cwd: Path, env: Mapping[str, str]) -> 
         agent_roles={_actor(k): v for k, v in opts["agent_roles"].items()},
         agent_prompts={normalize(k): v for k, v in opts["agent_prompts"].items()},
         wait_on_peer_failure=opts["wait_on_peer_failure"],
+        start_prompt=opts["start_prompt"],
+        start_step=opts["start_step"],
         notes=found.notes,
         warnings=tuple(warnings),
         env=found.env,
@@ -108,12 +113,16 @@ def _check_together(opts: Mapping[str, Any]) -> None:
             "--sync-via-git needs role mode (one actor per machine)",
             "use `tandem supervisor --sync-via-git` / `tandem loop --sync-via-git`",
         )
-    if opts["start_prompt"]:
+    start = [
+        f"--{k.replace('_', '-')}" for k in ("start_prompt", "start_step") if opts[k] is not None
+    ]
+    if start and opts["mode"] != "combined":
         raise UsageError(
-            f"--start-prompt {opts['start_prompt']}: starting at a workflow step is not "
-            "supported yet (only the built-in workflows standard and review_cadence run)",
-            "drop --start-prompt (and ORCHESTRATION_START_PROMPT)",
+            f"{start[0]} is for combined runs (in role mode each side runs its own steps)",
+            f"drop {start[0]}, or run `tandem run` (combined)",
         )
+    if len(start) == 2:
+        raise UsageError("--start-prompt and --start-step both name a step", "keep one of them")
     for one, other, why in _INCOMPATIBLE:
         if opts[one] and opts[other]:
             first, second = (f"--{name.replace('_', '-')}" for name in (one, other))
@@ -139,6 +148,7 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
             f"no tandem host here: no orchestration.yaml and no {prompts}/ under {config.root}",
             "cd into your project, or run `tandem init` there first",
         )
+    _start_step(RouterContext.from_config(config), options)  # bad steps: before anything runs
     console = Console(Redactor(env), quiet=options.quiet, verbose=options.verbose)
     for line in options.notes:
         console.say(line)
@@ -205,11 +215,30 @@ def _ready_executor(
     return executor
 
 
+def _start_step(ctx: RouterContext, options: RunOptions) -> int | None:
+    """Check every step of the workflow; the step ``--start-prompt``/``--start-step`` name."""
+    validate_steps(ctx)
+    if options.start_prompt is None and options.start_step is None:
+        return None
+    return ctx.workflow.start_index(options.start_prompt, options.start_step)
+
+
 def _loop(host: Host, options: RunOptions, executor: AgentExecutor, interrupt: Interrupt) -> int:
     ctx = RouterContext.from_config(host.config)
+    workflow = ctx.workflow
+    start = _start_step(ctx, options)
+    nothing = workflow_note(workflow, options.actor, sync=options.sync_via_git)
+    if nothing is not None:
+        host.console.say(nothing)
+        if not workflow.steps or options.actor not in (None, *workflow.actors()):
+            return 0
     if options.mode == "combined":
-        return run_combined(host, ctx, executor, iterations=options.iterations, interrupt=interrupt)
+        return run_combined(
+            host, ctx, executor, iterations=options.iterations, interrupt=interrupt, start=start
+        )
     assert options.actor is not None
+    if host.state_file.exists():
+        workflow.check(host.read_state(), host.state_file.display)
     if options.sync_via_git:
         from tandem.sync import run_sync_role
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tandem import ledger
+from tandem import ledger, workflow
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
 from tandem.logs import human_duration, read_events
@@ -84,6 +84,7 @@ def _describe(state: State, host: Host) -> dict[str, Any]:
         "iteration": state.iteration,
         "expected_actor": state.expected_actor,
         "status": state.status,
+        "step": workflow.resolve(host.config).where(state),
         "lease_owner": state.lease_owner,
         "lease_expires_at": state.lease_expires_at,
         "lease_expired": _expired(state.lease_expires_at, now),
@@ -135,6 +136,7 @@ def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
             f"{label}{where}: iteration {view['iteration']}, "
             f"{view['expected_actor']}'s turn, {view['status']}"
         )
+        lines.append(f"  {view['step']}")
         if view["lease_owner"]:
             expired = " (expired)" if view["lease_expired"] else ""
             held = f", running for {view['running_for']}" if view["running_for"] else ""
