@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -280,3 +281,29 @@ def start_tandem(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+ANY = "{…}"
+"""In an expected error line, stands for text that differs per run (a temp path, a time)."""
+
+
+def error_line(err: str) -> str:
+    """The one line a refused run wrote to stderr; fails on more lines or a traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def assert_line(line: str, expected: str) -> None:
+    """``line`` is exactly ``expected``, where each ``ANY`` in it matches any text."""
+    pattern = ".*".join(re.escape(part) for part in expected.split(ANY))
+    assert re.fullmatch(pattern, line), f"{line!r}\n  is not\n{expected!r}"
+
+
+def assert_one_line_error(err: str, message: str) -> None:
+    """stderr is exactly the one line ``tandem: error: <message>`` (``ANY`` as above).
+
+    Exact, so a changed message or a lost fix ("; what to do") fails the test.
+    """
+    assert_line(error_line(err), f"tandem: error: {message}")
