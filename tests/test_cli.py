@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 from xml.dom import minidom
 
@@ -11,6 +12,7 @@ import pytest
 
 from helpers import (
     ANY,
+    REPO_ROOT,
     Host,
     assert_line,
     assert_one_line_error,
@@ -463,25 +465,31 @@ def test_help_explains_itself(tmp_path: Path) -> None:
         assert flag in run_help
 
 
-def test_wrappers_exec_the_matching_subcommand(tmp_path: Path) -> None:
-    from helpers import REPO_ROOT
-
+@pytest.mark.parametrize(
+    ("wrapper", "turns"),
+    [
+        ("supervisor.sh", [("galph", "supervisor.md")] * 2),
+        ("loop.sh", [("ralph", "main.md")] * 2),
+        ("orchestrator.sh", [("galph", "supervisor.md"), ("ralph", "main.md")] * 2),
+    ],
+)
+def test_each_wrapper_execs_its_subcommand_with_the_arguments(
+    tmp_path: Path, wrapper: str, turns: list[tuple[str, str]]
+) -> None:
+    """``--iterations 2`` reaches the subcommand: two turns (two iterations combined)."""
     host = make_host(tmp_path)
-    import subprocess
-
-    env = host.env()
     done = subprocess.run(
-        [str(REPO_ROOT / "supervisor.sh"), "--iterations", "1"],
+        [str(REPO_ROOT / wrapper), "--iterations", "2"],
         cwd=host.root,
-        env=env,
+        env=host.env(TANDEM_PYTHON=sys.executable),
         capture_output=True,
         text=True,
+        timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert host.turns() == [("galph", "supervisor.md")]
-    assert os.access(REPO_ROOT / "orchestrator.sh", os.X_OK)
-    assert os.access(REPO_ROOT / "loop.sh", os.X_OK)
+    assert host.turns() == turns
+    assert host.dirty() == []
 
 
 def test_run_outside_a_host_says_so_and_writes_nothing(tmp_path: Path) -> None:
