@@ -18,6 +18,9 @@ TESTS = Path(__file__).parent
 REPO_ROOT = TESTS.parent
 FAKE_AGENT = TESTS / "fake_agent.py"
 
+SYNC = ("--sync-via-git", "--poll-interval", "0.3")
+"""Role-mode flags for sync via git, polling often enough for tests."""
+
 PROMPTS = {
     "supervisor.md": "# supervisor\nplan the next step\n",
     "main.md": "# main\nimplement the step\n",
@@ -81,6 +84,12 @@ class Host:
         """sync/state.json as parsed JSON."""
         data: dict[str, Any] = json.loads((self.root / "sync" / "state.json").read_text())
         return data
+
+    def put_state(self, state: str | Mapping[str, Any]) -> None:
+        """Write sync/state.json as given (text as is, a mapping as JSON)."""
+        path = self.root / "sync" / "state.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(state if isinstance(state, str) else json.dumps(state))
 
     def subjects(self) -> list[str]:
         """Commit subjects, oldest first."""
@@ -285,6 +294,11 @@ def start_tandem(
 
 ANY = "{…}"
 """In an expected error line, stands for text that differs per run (a temp path, a time)."""
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a run's output (where tandem says why it stopped)."""
+    return text.strip().splitlines()[-1]
 
 
 def error_line(err: str) -> str:

@@ -13,7 +13,6 @@ import pytest
 from helpers import (
     ANY,
     REPO_ROOT,
-    Host,
     assert_line,
     assert_one_line_error,
     error_line,
@@ -164,12 +163,6 @@ def test_demo_makes_a_host_and_runs_a_loop(tmp_path: Path) -> None:
 
 
 # -- bad input: one line, exit 1 (2 for usage), no traceback, nothing changed ----------------
-def bad_state(host: Host, text: str) -> None:
-    path = host.root / "sync" / "state.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-
-
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -216,7 +209,7 @@ def bad_state(host: Host, text: str) -> None:
 )
 def test_bad_state_file(tmp_path: Path, text: str, needle: str) -> None:
     host = make_host(tmp_path)
-    bad_state(host, text)
+    host.put_state(text)
     before = snapshot(host.root)
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -17,18 +16,14 @@ from tandem import proc
 
 
 def running_state(host: Host, owner: str, expires: str) -> None:
-    path = host.root / "sync" / "state.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "iteration": 2,
-                "expected_actor": "galph",
-                "status": "running-galph",
-                "lease_owner": owner,
-                "lease_expires_at": expires,
-            }
-        )
+    host.put_state(
+        {
+            "iteration": 2,
+            "expected_actor": "galph",
+            "status": "running-galph",
+            "lease_owner": owner,
+            "lease_expires_at": expires,
+        }
     )
 
 

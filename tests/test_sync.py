@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from crashes import crashing_env
 from helpers import (
     ANY,
-    TESTS,
+    SYNC,
     Host,
     Pair,
     assert_line,
     assert_one_line_error,
     git,
+    last_line,
     make_pair,
     remote_file,
     remote_subjects,
     start_tandem,
     tandem,
 )
-
-SYNC = ("--sync-via-git", "--poll-interval", "0.3")
 
 
 def supervisor(host: Host, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
@@ -222,15 +220,7 @@ def test_crash_at_a_push_then_a_plain_restart_continues(
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]
     galph.plan({"galph": {"append": {"input.md": "work\n"}}})
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    shim = shim_dir / "git"
-    shim.write_text(f"#!{sys.executable}\n" + (TESTS / "git_shim.py").read_text())
-    shim.chmod(0o755)
-    crash_plan = tmp_path / "crash.json"
-    crash_plan.write_text(json.dumps(plan))
-    env = galph.env(REAL_GIT=shutil.which("git") or "git", CRASH_PLAN=str(crash_plan))
-    env["PATH"] = f"{shim_dir}:{env['PATH']}"
+    env, crash_plan = crashing_env(tmp_path, galph, plan)
     first = tandem(galph.root, "supervisor", *SYNC, env=env)
     assert first.code == -9, where  # SIGKILL
     assert not crash_plan.exists()
@@ -296,7 +286,7 @@ def test_remote_unreachable_then_restart_publishes_the_pending_stamp(tmp_path: P
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
     assert_line(
-        out.strip().splitlines()[-1],
+        last_line(out),
         "tandem: error: turn stamped locally but not pushed (remote 'origin' unreachable: "
         f"'{pair.remote}' does not appear to be a git repository (git push)); "
         "rerun to publish (the next start pushes it first)",
@@ -349,7 +339,7 @@ def test_rebase_conflict_on_a_file_the_agent_touched(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
     assert_line(
-        out.strip().splitlines()[-1],
+        last_line(out),
         f"tandem: error: turn stamped locally but not pushed (rebasing local commits onto {ANY} "
         "hit a conflict in input.md; the rebase was aborted and nothing changed); "
         "rerun to publish (the next start pushes it first)",
@@ -367,7 +357,7 @@ def test_peer_failure_stops_the_wait_with_its_reason(tmp_path: Path) -> None:
     assert code == 1
     code, out = loop(ralph)
     assert code == 1
-    line = out.strip().splitlines()[-1]
+    line = last_line(out)
     assert line == (
         "tandem: error: galph failed at iteration 1: exited with 3; fix it there and "
         "restart galph (or pass --wait-on-peer-failure)"
@@ -552,7 +542,7 @@ def test_handoff_is_refused_when_the_turn_leaves_files_it_may_not_commit(tmp_pat
     code, out = supervisor(galph)
     assert code == 1
     assert_line(
-        out.strip().splitlines()[-1],
+        last_line(out),
         "tandem: galph turn failed at iteration 1 (prompt supervisor.md, agent fake): galph's "
         "turn left dirty paths it may not commit: src/oops.py (see autocommit.galph; nothing "
         f"was discarded); log: logs/main/galph/iter-00001_{ANY}_supervisor.log",
