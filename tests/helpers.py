@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -16,6 +17,9 @@ from tandem.execution import ExecResult, FailureKind, Status, TurnContext
 TESTS = Path(__file__).parent
 REPO_ROOT = TESTS.parent
 FAKE_AGENT = TESTS / "fake_agent.py"
+
+SYNC = ("--sync-via-git", "--poll-interval", "0.3")
+"""Role-mode flags for sync via git, polling often enough for tests."""
 
 PROMPTS = {
     "supervisor.md": "# supervisor\nplan the next step\n",
@@ -80,6 +84,12 @@ class Host:
         """sync/state.json as parsed JSON."""
         data: dict[str, Any] = json.loads((self.root / "sync" / "state.json").read_text())
         return data
+
+    def put_state(self, state: str | Mapping[str, Any]) -> None:
+        """Write sync/state.json as given (text as is, a mapping as JSON)."""
+        path = self.root / "sync" / "state.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(state if isinstance(state, str) else json.dumps(state))
 
     def subjects(self) -> list[str]:
         """Commit subjects, oldest first."""
@@ -280,3 +290,34 @@ def start_tandem(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+ANY = "{…}"
+"""In an expected error line, stands for text that differs per run (a temp path, a time)."""
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a run's output (where tandem says why it stopped)."""
+    return text.strip().splitlines()[-1]
+
+
+def error_line(err: str) -> str:
+    """The one line a refused run wrote to stderr; fails on more lines or a traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def assert_line(line: str, expected: str) -> None:
+    """``line`` is exactly ``expected``, where each ``ANY`` in it matches any text."""
+    pattern = ".*".join(re.escape(part) for part in expected.split(ANY))
+    assert re.fullmatch(pattern, line), f"{line!r}\n  is not\n{expected!r}"
+
+
+def assert_one_line_error(err: str, message: str) -> None:
+    """stderr is exactly the one line ``tandem: error: <message>`` (``ANY`` as above).
+
+    Exact, so a changed message or a lost fix ("; what to do") fails the test.
+    """
+    assert_line(error_line(err), f"tandem: error: {message}")

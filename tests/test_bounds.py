@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_host, snapshot, tandem
+from helpers import assert_one_line_error, make_host, snapshot, tandem
 from tandem import cli
 from tandem.config import load
 from tandem.errors import ConfigError, UsageError
-from test_cli import assert_one_line_error
 
 
 def load_text(tmp_path: Path, text: str) -> ConfigError:
@@ -74,15 +73,54 @@ def test_a_long_list_of_problems_is_one_bounded_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--iterations", "1000000001"], "--iterations must be from 1 to 1000000000"),
-        (["--agent-timeout", "nan"], "--agent-timeout must be 0 or more seconds, not nan"),
-        (["--poll-interval", "inf"], "--poll-interval must be 0 or more seconds, not inf"),
-        (["--agent-timeout", "2592001"], "--agent-timeout: agent.timeout_secs: must be a number"),
-        (["--push", "--no-git"], "--push cannot work with --no-git"),
-        (["--push", "--commit-dry-run"], "--push cannot work with --commit-dry-run"),
-        (["--no-git", "--commit-dry-run"], "--no-git cannot work with --commit-dry-run"),
-        (["--quiet", "--verbose"], "--quiet and --verbose disagree"),
-        (["--use-router", "--no-router"], "--use-router and --no-router disagree"),
+        (
+            ["--iterations", "1000000001"],
+            "--iterations must be from 1 to 1000000000, not 1000000001; see `tandem run --help`",
+        ),
+        (
+            ["--agent-timeout", "nan"],
+            "--agent-timeout must be 0 or more seconds, not nan; see `tandem run --help`",
+        ),
+        (
+            ["--poll-interval", "inf"],
+            "--poll-interval must be 0 or more seconds, not inf; see `tandem run --help`",
+        ),
+        (
+            ["--agent-timeout", "2592001"],
+            (
+                "--agent-timeout: agent.timeout_secs: must be a number from 0 to 2.592e+06, not "
+                "2592001.0; fix the flag or the environment variable"
+            ),
+        ),
+        (
+            ["--push", "--no-git"],
+            (
+                "--push cannot work with --no-git: --push publishes commits, and --no-git makes "
+                "none; drop --no-git"
+            ),
+        ),
+        (
+            ["--push", "--commit-dry-run"],
+            (
+                "--push cannot work with --commit-dry-run: --push publishes commits, and "
+                "--commit-dry-run makes none; drop --commit-dry-run"
+            ),
+        ),
+        (
+            ["--no-git", "--commit-dry-run"],
+            (
+                "--no-git cannot work with --commit-dry-run: --commit-dry-run shows commits, and "
+                "--no-git makes none; drop --commit-dry-run"
+            ),
+        ),
+        (
+            ["--quiet", "--verbose"],
+            "--quiet and --verbose disagree ('quiet' vs 'verbose'); give only one of them",
+        ),
+        (
+            ["--use-router", "--no-router"],
+            "--use-router and --no-router disagree (true vs false); give only one of them",
+        ),
     ],
 )
 def test_bad_and_incompatible_flags_are_usage_errors_before_anything_runs(
@@ -102,7 +140,10 @@ def test_a_logs_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     before = snapshot(host.root)
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1
-    assert_one_line_error(result.err, "logs_dir logfile is not a folder")
+    assert_one_line_error(
+        result.err,
+        "logs_dir logfile is not a folder; move that file away or set logs_dir elsewhere",
+    )
     assert snapshot(host.root) == before
 
 
@@ -111,7 +152,10 @@ def test_a_logs_dir_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> N
     before = snapshot(host.root)
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1
-    assert_one_line_error(result.err, "cannot create logs_dir afile/logs: Not a directory")
+    assert_one_line_error(
+        result.err,
+        "cannot create logs_dir afile/logs: Not a directory; set logs_dir to a writable folder",
+    )
     assert snapshot(host.root) == before
 
 

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 from xml.dom import minidom
 
 import pytest
 
-from helpers import Host, make_host, snapshot, tandem
+from helpers import (
+    ANY,
+    REPO_ROOT,
+    assert_line,
+    assert_one_line_error,
+    error_line,
+    make_host,
+    snapshot,
+    tandem,
+)
 
 ROUTER_ONLY = "router:\n  enabled: true\n  prompt: router.md\n  mode: router_only\n"
-
-
-def assert_one_line_error(err: str, needle: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tandem: error: ") or lines[0].startswith("tandem: "), err
-    assert needle in lines[0], err
-    assert "Traceback" not in err
 
 
 def test_run_two_iterations_commits_each_turn(tmp_path: Path) -> None:
@@ -74,9 +76,11 @@ def test_failed_agent_exits_1_with_the_one_line_reason(tmp_path: Path) -> None:
     host.plan({"ralph": {"exit": 2}})
     result = tandem(host.root, "run", "--iterations", "3", env=host.env())
     assert result.code == 1
-    line = result.err.strip().splitlines()[-1]
-    assert line.startswith("tandem: ralph turn failed at iteration 1 (prompt main.md, agent fake)")
-    assert "exited with 2; log: logs/main/ralph/iter-00001_" in line
+    assert_line(
+        error_line(result.err),
+        "tandem: ralph turn failed at iteration 1 (prompt main.md, agent fake): exited with 2; "
+        f"log: logs/main/ralph/iter-00001_{ANY}_main.log",
+    )
     assert host.turns() == [("galph", "supervisor.md"), ("ralph", "main.md")]
 
 
@@ -159,28 +163,53 @@ def test_demo_makes_a_host_and_runs_a_loop(tmp_path: Path) -> None:
 
 
 # -- bad input: one line, exit 1 (2 for usage), no traceback, nothing changed ----------------
-def bad_state(host: Host, text: str) -> None:
-    path = host.root / "sync" / "state.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-
-
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ('{"iteration": 2, "expected_act', "sync/state.json is not valid JSON"),
-        ('<<<<<<< HEAD\n{"iteration": 1}\n=======\n{}\n>>>>>>> theirs\n', "conflict markers"),
-        ('{"iteration": 1, "expected_actor": "bob", "status": "idle"}', "'expected_actor'"),
-        ('{"iteration": 1, "expected_actor": "galph", "status": "zzz"}', "'status' must be one"),
+        (
+            '{"iteration": 2, "expected_act',
+            (
+                "sync/state.json is not valid JSON (Unterminated string starting at at line 1); "
+                "fix the file by hand (or restore it with `git checkout -- sync/state.json`), "
+                "then restart"
+            ),
+        ),
+        (
+            '<<<<<<< HEAD\n{"iteration": 1}\n=======\n{}\n>>>>>>> theirs\n',
+            (
+                "sync/state.json contains git conflict markers; resolve the merge in "
+                "sync/state.json (keep one side's JSON), commit it, then restart"
+            ),
+        ),
+        (
+            '{"iteration": 1, "expected_actor": "bob", "status": "idle"}',
+            (
+                'sync/state.json: field \'expected_actor\' must be one of "galph", "ralph", '
+                'not "bob"; fix the file by hand (or restore it with `git checkout -- '
+                "sync/state.json`), then restart"
+            ),
+        ),
+        (
+            '{"iteration": 1, "expected_actor": "galph", "status": "zzz"}',
+            (
+                'sync/state.json: field \'status\' must be one of "idle", "running-galph", '
+                '"waiting-ralph", "running-ralph", "complete", "failed", not "zzz"; fix the file '
+                "by hand (or restore it with `git checkout -- sync/state.json`), then restart"
+            ),
+        ),
         (
             '{"iteration": "3", "expected_actor": "galph", "status": "idle"}',
-            "'iteration' must be an integer ≥ 1, not \"3\"",
+            (
+                "sync/state.json: field 'iteration' must be an integer ≥ 1, not \"3\"; fix the "
+                "file by hand (or restore it with `git checkout -- sync/state.json`), then "
+                "restart"
+            ),
         ),
     ],
 )
 def test_bad_state_file(tmp_path: Path, text: str, needle: str) -> None:
     host = make_host(tmp_path)
-    bad_state(host, text)
+    host.put_state(text)
     before = snapshot(host.root)
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1
@@ -194,10 +223,25 @@ def test_bad_state_file(tmp_path: Path, text: str, needle: str) -> None:
     [
         (
             "router:\n  enabeld: true\n",
-            "unknown key 'router.enabeld' (did you mean 'router.enabled'?)",
+            (
+                "orchestration.yaml: unknown key 'router.enabeld' (did you mean "
+                "'router.enabled'?); fix orchestration.yaml (see the README's config reference)"
+            ),
         ),
-        ('router:\n  enabled: "false"\n', "router.enabled: must be true or false"),
-        ("router:\n  enabled: [true\n", "is not valid YAML at line"),
+        (
+            'router:\n  enabled: "false"\n',
+            (
+                'orchestration.yaml: router.enabled: must be true or false, not "false" (a '
+                "quoted string); fix orchestration.yaml (see the README's config reference)"
+            ),
+        ),
+        (
+            "router:\n  enabled: [true\n",
+            (
+                "orchestration.yaml is not valid YAML at line 7, column 1: expected ',' or ']', "
+                "but got '<stream end>'; fix the YAML syntax"
+            ),
+        ),
     ],
 )
 def test_bad_config(tmp_path: Path, config: str, needle: str) -> None:
@@ -226,7 +270,14 @@ def test_unknown_agent_name_is_a_config_error(tmp_path: Path) -> None:
     host = make_host(tmp_path)
     result = tandem(host.root, "run", "--agent", "robot", env=host.env())
     assert result.code == 1
-    assert_one_line_error(result.err, "agent 'robot' is neither built in nor under agent.commands")
+    assert_one_line_error(
+        result.err,
+        (
+            "agent 'robot' is neither built in nor under agent.commands (known: claude, codex, "
+            "gemini, opencode, dry-run, fake); add agent.commands.robot: [program, args...] to "
+            "orchestration.yaml"
+        ),
+    )
 
 
 def test_missing_prompt_marks_the_turn_failed(tmp_path: Path) -> None:
@@ -234,27 +285,69 @@ def test_missing_prompt_marks_the_turn_failed(tmp_path: Path) -> None:
     (host.root / "prompts" / "supervisor.md").unlink()
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1
-    assert "galph turn failed at iteration 1" in result.err
-    assert "rule 4" in result.err
+    missing = host.root / "prompts" / "supervisor.md"
+    assert_line(
+        error_line(result.err),
+        "tandem: galph turn failed at iteration 1: routing failed: prompt 'supervisor.md' "
+        f"rejected (rule 4: {missing} does not exist); allowlist: supervisor.md, main.md, "
+        f"reviewer.md; create {missing}; log: logs/main/galph/iter-00001_{ANY}_route.log",
+    )
     assert host.state()["status"] == "failed"
     assert host.calls() == []
 
 
+_ALLOWED = "allowlist: supervisor.md, main.md, reviewer.md, link.md"
+
+
 @pytest.mark.parametrize(
-    ("answer", "needle"),
+    ("answer", "reason"),
     [
-        ("", "the router prompt gave no answer"),
-        ("I pick\nreviewer.md", "2 non-empty lines"),
-        ("../x.md", "rule 3"),
-        ("/etc/passwd.md", "rule 3"),
-        ("link.md", "rule 3: it resolves outside prompts_dir"),
-        ("notes.txt", "rule 1"),
-        ("plan.md", "rule 2: not in the allowlist"),
-        ("main.md", "rule 5: galph may not run it"),
+        (
+            "",
+            'the router prompt gave no answer (router_only needs one): ""; '
+            "make the router prompt answer with one prompt name",
+        ),
+        (
+            "I pick\nreviewer.md",
+            'router answer has 2 non-empty lines, not exactly one: "I pick\\nreviewer.md"; '
+            "make the router prompt answer with just the prompt name",
+        ),
+        (
+            "../x.md",
+            "prompt '../x.md' rejected (rule 3: it must stay inside prompts_dir); "
+            f'router answer: "../x.md"; {_ALLOWED}; name a prompt inside prompts_dir',
+        ),
+        (
+            "/etc/passwd.md",
+            "prompt '/etc/passwd.md' rejected (rule 3: it must stay inside prompts_dir); "
+            f'router answer: "/etc/passwd.md"; {_ALLOWED}; name a prompt inside prompts_dir',
+        ),
+        (
+            "link.md",
+            "prompt 'link.md' rejected (rule 3: it resolves outside prompts_dir (a symlink "
+            f'leaves the folder)); router answer: "link.md"; {_ALLOWED}; '
+            "replace the symlink with a real file inside prompts_dir",
+        ),
+        (
+            "notes.txt",
+            "prompt 'notes.txt' rejected (rule 1: prompts are .md files); "
+            f'router answer: "notes.txt"; {_ALLOWED}; name a .md prompt',
+        ),
+        (
+            "plan.md",
+            "prompt 'plan.md' rejected (rule 2: not in the allowlist); "
+            f'router answer: "plan.md"; {_ALLOWED}; add it to router.allowlist or pick another',
+        ),
+        (
+            "main.md",
+            "prompt 'main.md' rejected (rule 5: galph may not run it); "
+            f'router answer: "main.md"; {_ALLOWED}; '
+            "list it under router.actor_prompts.galph if galph should run it",
+        ),
     ],
 )
 def test_bad_router_answer_fails_the_turn_before_any_agent_runs(
-    tmp_path: Path, answer: str, needle: str
+    tmp_path: Path, answer: str, reason: str
 ) -> None:
     config = ROUTER_ONLY + "  allowlist: [supervisor.md, main.md, reviewer.md, link.md]\n"
     host = make_host(tmp_path, config, files={"prompts/plan.md": "x", "outside.md": "secret"})
@@ -262,11 +355,11 @@ def test_bad_router_answer_fails_the_turn_before_any_agent_runs(
     host.plan({"router": {"answer": answer} if answer else {}})
     result = tandem(host.root, "run", env=host.env())
     assert result.code == 1
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("tandem: galph turn failed at iteration 1")
-    assert needle in lines[0]
-    assert "Traceback" not in result.err
+    assert_line(
+        error_line(result.err),
+        f"tandem: galph turn failed at iteration 1: routing failed: {reason}; "
+        f"log: logs/main/galph/iter-00001_{ANY}_route.log",
+    )
     assert host.turns() == []  # the router ran, no turn did
     assert host.state()["status"] == "failed"
     assert host.dirty() == []
@@ -277,15 +370,49 @@ def test_bad_router_answer_fails_the_turn_before_any_agent_runs(
     [
         (
             ["run", "--iteratoins", "2"],
-            "unrecognized arguments: --iteratoins 2 (did you mean --iterations?)",
+            (
+                "unrecognized arguments: --iteratoins 2 (did you mean --iterations?); see "
+                "`tandem --help`"
+            ),
         ),
-        (["run", "--iterations", "zero"], "'zero' is not a whole number"),
-        (["run", "--mode", "role"], "--mode role needs --role"),
-        (["run", "--sync-via-git"], "--sync-via-git needs role mode"),
-        (["run", "--router-mode", "sideways"], "router.mode: must be one of"),
-        (["run", "--agent-role", "galph"], "--agent-role takes KEY=AGENT pairs"),
-        (["run", "--agent-role", "boss=codex"], "'boss' is not an actor"),
-        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (
+            ["run", "--iterations", "zero"],
+            "--iterations 'zero' is not a whole number; see `tandem run --help`",
+        ),
+        (["run", "--mode", "role"], "--mode role needs --role galph|ralph; add --role"),
+        (
+            ["run", "--sync-via-git"],
+            (
+                "--sync-via-git needs role mode (one actor per machine); use `tandem supervisor "
+                "--sync-via-git` / `tandem loop --sync-via-git`"
+            ),
+        ),
+        (
+            ["run", "--router-mode", "sideways"],
+            (
+                "--router-mode: router.mode: must be one of router_default, router_first, "
+                'router_only, not "sideways"; fix the flag or the environment variable'
+            ),
+        ),
+        (
+            ["run", "--agent-role", "galph"],
+            (
+                "--agent-role takes KEY=AGENT pairs separated by commas, not 'galph' (e.g. "
+                "galph=codex,ralph=claude); see `tandem run --help`"
+            ),
+        ),
+        (
+            ["run", "--agent-role", "boss=codex"],
+            "'boss' is not an actor (use galph/supervisor or ralph/loop/engineer); name an actor",
+        ),
+        (
+            ["frobnicate"],
+            (
+                "argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', "
+                "'supervisor', 'loop', 'route', 'status', 'logs', 'stamp', 'stop', 'watch', "
+                "'report', 'init', 'config', 'demo'); see `tandem --help`"
+            ),
+        ),
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -331,25 +458,31 @@ def test_help_explains_itself(tmp_path: Path) -> None:
         assert flag in run_help
 
 
-def test_wrappers_exec_the_matching_subcommand(tmp_path: Path) -> None:
-    from helpers import REPO_ROOT
-
+@pytest.mark.parametrize(
+    ("wrapper", "turns"),
+    [
+        ("supervisor.sh", [("galph", "supervisor.md")] * 2),
+        ("loop.sh", [("ralph", "main.md")] * 2),
+        ("orchestrator.sh", [("galph", "supervisor.md"), ("ralph", "main.md")] * 2),
+    ],
+)
+def test_each_wrapper_execs_its_subcommand_with_the_arguments(
+    tmp_path: Path, wrapper: str, turns: list[tuple[str, str]]
+) -> None:
+    """``--iterations 2`` reaches the subcommand: two turns (two iterations combined)."""
     host = make_host(tmp_path)
-    import subprocess
-
-    env = host.env()
     done = subprocess.run(
-        [str(REPO_ROOT / "supervisor.sh"), "--iterations", "1"],
+        [str(REPO_ROOT / wrapper), "--iterations", "2"],
         cwd=host.root,
-        env=env,
+        env=host.env(TANDEM_PYTHON=sys.executable),
         capture_output=True,
         text=True,
+        timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert host.turns() == [("galph", "supervisor.md")]
-    assert os.access(REPO_ROOT / "orchestrator.sh", os.X_OK)
-    assert os.access(REPO_ROOT / "loop.sh", os.X_OK)
+    assert host.turns() == turns
+    assert host.dirty() == []
 
 
 def test_run_outside_a_host_says_so_and_writes_nothing(tmp_path: Path) -> None:
@@ -357,5 +490,9 @@ def test_run_outside_a_host_says_so_and_writes_nothing(tmp_path: Path) -> None:
     empty.mkdir()
     result = tandem(empty, "run", "--agent", "dry-run")
     assert result.code == 1
-    assert_one_line_error(result.err, "no tandem host here")
+    assert_one_line_error(
+        result.err,
+        f"no tandem host here: no orchestration.yaml and no prompts/ under {empty}; "
+        "cd into your project, or run `tandem init` there first",
+    )
     assert list(empty.iterdir()) == []

@@ -13,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, git, make_host, remote_file, snapshot, start_tandem, tandem, write
+from helpers import (
+    REPO_ROOT,
+    assert_one_line_error,
+    git,
+    make_host,
+    remote_file,
+    snapshot,
+    start_tandem,
+    tandem,
+    write,
+)
 from legacy_support import legacy_host
-from test_cli import assert_one_line_error
 
 DRY = ("--agent-role", "galph=dry-run,ralph=dry-run")  # their config maps claude/codex
 VERSIONS = [("seed-20e6769.yaml", "state-seed.json"), ("head-2fb52b2.yaml", "state-head.json")]
@@ -72,13 +81,72 @@ def test_spec_bootstrap_section_is_kept_with_one_warning(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("edit", "args", "env", "code", "needle"),
     [
-        ("report_extensions: .png\n", [], {}, 1, "report_extensions: autocommit.report_extensions"),
-        ('router_enabled: "yes"\n', [], {}, 1, 'router.enabled: must be true or false, not "yes"'),
-        ("router_review_every_n: two\n", [], {}, 1, "router_review_every_n: router.review_eve"),
-        ("", ["--iterations", "2", "--sync-loops", "3"], {}, 2, "--iterations and --sync-loops"),
-        ("", [], {"POLL_INTERVAL": "soon"}, 2, "POLL_INTERVAL='soon': 'soon' is not a number"),
-        ("", [], {"ROUTER_MODE": "sideways"}, 2, "ROUTER_MODE: router.mode: must be one of"),
-        ("", [], {"SYNC_LOOPS": "0"}, 2, "SYNC_LOOPS='0': must be from 1 to"),
+        (
+            "report_extensions: .png\n",
+            [],
+            {},
+            1,
+            (
+                "orchestration.yaml: report_extensions: autocommit.report_extensions: must be a "
+                'list of strings, not the string ".png"; fix orchestration.yaml (see the '
+                "README's config reference)"
+            ),
+        ),
+        (
+            'router_enabled: "yes"\n',
+            [],
+            {},
+            1,
+            (
+                "orchestration.yaml: both router_enabled and router.enabled are set, to "
+                "different values; router_enabled: router.enabled: must be true or false, not "
+                '"yes" (a quoted string); fix orchestration.yaml (see the README\'s config '
+                "reference)"
+            ),
+        ),
+        (
+            "router_review_every_n: two\n",
+            [],
+            {},
+            1,
+            (
+                "orchestration.yaml: both router_review_every_n and router.review_every_n are "
+                "set, to different values; router_review_every_n: router.review_every_n: must be "
+                'an integer ≥ 0, not "two"; fix orchestration.yaml (see the README\'s config '
+                "reference)"
+            ),
+        ),
+        (
+            "",
+            ["--iterations", "2", "--sync-loops", "3"],
+            {},
+            2,
+            "--iterations and --sync-loops disagree (2 vs 3); give only one of them",
+        ),
+        (
+            "",
+            [],
+            {"POLL_INTERVAL": "soon"},
+            2,
+            "POLL_INTERVAL='soon': 'soon' is not a number of seconds; fix or unset POLL_INTERVAL",
+        ),
+        (
+            "",
+            [],
+            {"ROUTER_MODE": "sideways"},
+            2,
+            (
+                "ROUTER_MODE: router.mode: must be one of router_default, router_first, "
+                'router_only, not "sideways"; fix the flag or the environment variable'
+            ),
+        ),
+        (
+            "",
+            [],
+            {"SYNC_LOOPS": "0"},
+            2,
+            "SYNC_LOOPS='0': must be from 1 to 1000000000, not 0; fix or unset SYNC_LOOPS",
+        ),
     ],
 )
 def test_bad_legacy_input_is_one_line_and_changes_nothing(
@@ -136,7 +204,15 @@ def test_shim_never_replaces_the_old_submodule(tmp_path: Path) -> None:
     before = snapshot(host.root)
     result = tandem(host.root, "init", "--shim")
     assert result.code == 1
-    assert_one_line_error(result.err, "scripts/orchestration is the earlier scripts' submodule")
+    assert_one_line_error(
+        result.err,
+        (
+            "scripts/orchestration is the earlier scripts' submodule; tandem never deletes it; "
+            "remove it with `git submodule deinit -f scripts/orchestration && git rm -f "
+            "scripts/orchestration` (your config, prompts and state stay), then run `tandem init "
+            "--shim` again"
+        ),
+    )
     assert "git submodule deinit -f scripts/orchestration" in result.err
     assert snapshot(host.root) == before
     assert (old / "supervisor.py").read_text() == "# the old script\n"

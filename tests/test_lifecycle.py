@@ -18,8 +18,10 @@ from crashes import (
     ok_stamps,
 )
 from helpers import (
+    SYNC,
     Host,
     git,
+    last_line,
     make_host,
     make_pair,
     remote_file,
@@ -28,16 +30,10 @@ from helpers import (
     tandem,
 )
 
-SYNC = ("--sync-via-git", "--poll-interval", "0.3")
-
 
 def remote_state(remote: Path) -> dict[str, object]:
     state: dict[str, object] = json.loads(remote_file(remote, "sync/state.json"))
     return state
-
-
-def last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
 
 
 # -- rule 1: the state write and the commit are one unit ------------------------------------

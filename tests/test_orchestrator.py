@@ -132,20 +132,14 @@ def test_missing_prompt_file_marks_the_turn_failed(tmp_path: Path) -> None:
 
 def test_stop_request_before_a_turn_stops_cleanly_and_is_cleared(tmp_path: Path) -> None:
     host = make_host(tmp_path)
-    import json
-
-    state_path = host.root / "sync" / "state.json"
-    state_path.parent.mkdir(exist_ok=True)
-    state_path.write_text(
-        json.dumps(
-            {
-                "iteration": 1,
-                "expected_actor": "galph",
-                "status": "idle",
-                "exit": True,
-                "exit_reason": "weekend",
-            }
-        )
+    host.put_state(
+        {
+            "iteration": 1,
+            "expected_actor": "galph",
+            "status": "idle",
+            "exit": True,
+            "exit_reason": "weekend",
+        }
     )
     stub = StubExecutor(host.root)
     assert combined(host.root, 3, stub) == 0

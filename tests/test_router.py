@@ -256,12 +256,37 @@ def test_an_answer_in_a_code_span_or_quotes_names_the_prompt(prompts: Path, answ
     assert decision.source == "router"
 
 
-@pytest.mark.parametrize(
-    "answer", ["\x1b]0;pwned\x07notes\x1b[2J", "x\x9b31m\u202eevil", "a\u2028b"]
+_ALLOWLIST_FIX = (
+    "; allowlist: supervisor.md, main.md, reviewer.md; add it to router.allowlist or pick another"
 )
-def test_control_characters_of_an_answer_are_never_shown_raw(prompts: Path, answer: str) -> None:
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            "\x1b]0;pwned\x07notes\x1b[2J",
+            "prompt '\\u001b]0;pwned\\u0007notes\\u001b[2J' rejected (rule 2: not in the "
+            'allowlist); router answer: "\\u001b]0;pwned\\u0007notes\\u001b[2J"' + _ALLOWLIST_FIX,
+        ),
+        (
+            "x\x9b31m\u202eevil",
+            "prompt 'x\\u009b31m\\u202eevil' rejected (rule 2: not in the allowlist); "
+            'router answer: "x\\u009b31m\\u202eevil"' + _ALLOWLIST_FIX,
+        ),
+        (
+            "a\u2028b",
+            'router answer has 2 non-empty lines, not exactly one: "a\\nb"; '
+            "make the router prompt answer with just the prompt name",
+        ),
+    ],
+)
+def test_control_characters_of_an_answer_are_never_shown_raw(
+    prompts: Path, answer: str, expected: str
+) -> None:
+    """Escaped, not raw, and the message still says which rule the answer broke."""
     with pytest.raises(RoutingError) as caught:
         decide("galph", State(), ctx(prompts, router_prompt="router.md"), lambda: answer)
     message = str(caught.value)
+    assert message == expected
     assert all(char.isprintable() for char in message), repr(message)
-    assert "rejected" in message or "lines" in message  # and still says what is wrong

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -12,23 +11,19 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import Host, git, make_host, start_tandem, tandem
+from helpers import Host, assert_one_line_error, git, make_host, start_tandem, tandem
 from tandem import proc
 
 
 def running_state(host: Host, owner: str, expires: str) -> None:
-    path = host.root / "sync" / "state.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "iteration": 2,
-                "expected_actor": "galph",
-                "status": "running-galph",
-                "lease_owner": owner,
-                "lease_expires_at": expires,
-            }
-        )
+    host.put_state(
+        {
+            "iteration": 2,
+            "expected_actor": "galph",
+            "status": "running-galph",
+            "lease_owner": owner,
+            "lease_expires_at": expires,
+        }
     )
 
 
@@ -43,9 +38,11 @@ def test_live_lease_of_another_process_is_refused(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert result.code == 1
-    line = result.err.strip().splitlines()[-1]
-    assert f"galph's turn at iteration 2 is held by {owner}" in line
-    assert "(lease until 2999-01-01T00:00:00Z)" in line
+    assert_one_line_error(
+        result.err,
+        f"galph's turn at iteration 2 is held by {owner} (lease until 2999-01-01T00:00:00Z); "
+        "wait for it to finish, or stop that process; an expired lease is taken over",
+    )
     assert host.calls() == []
     assert host.state()["lease_owner"] == owner
 
@@ -100,7 +97,8 @@ def test_ctrl_c_during_a_turn_records_it_and_exits_130(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     out = (tmp_path / "run.log").read_text()
-    assert out.strip().splitlines()[-1].startswith("tandem: interrupted")
+    last = out.strip().splitlines()[-1]
+    assert last == "tandem: interrupted: galph turn interrupted at iteration 1"
     state = host.state()
     assert (state["status"], state["failure"]["reason"]) == ("failed", "interrupted")
     assert state["lease_owner"] is None

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from crashes import crashing_env
 from helpers import (
-    TESTS,
+    ANY,
+    SYNC,
     Host,
     Pair,
+    assert_line,
+    assert_one_line_error,
     git,
+    last_line,
     make_pair,
     remote_file,
     remote_subjects,
     start_tandem,
     tandem,
 )
-
-SYNC = ("--sync-via-git", "--poll-interval", "0.3")
 
 
 def supervisor(host: Host, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
@@ -219,15 +220,7 @@ def test_crash_at_a_push_then_a_plain_restart_continues(
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]
     galph.plan({"galph": {"append": {"input.md": "work\n"}}})
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    shim = shim_dir / "git"
-    shim.write_text(f"#!{sys.executable}\n" + (TESTS / "git_shim.py").read_text())
-    shim.chmod(0o755)
-    crash_plan = tmp_path / "crash.json"
-    crash_plan.write_text(json.dumps(plan))
-    env = galph.env(REAL_GIT=shutil.which("git") or "git", CRASH_PLAN=str(crash_plan))
-    env["PATH"] = f"{shim_dir}:{env['PATH']}"
+    env, crash_plan = crashing_env(tmp_path, galph, plan)
     first = tandem(galph.root, "supervisor", *SYNC, env=env)
     assert first.code == -9, where  # SIGKILL
     assert not crash_plan.exists()
@@ -292,9 +285,12 @@ def test_remote_unreachable_then_restart_publishes_the_pending_stamp(tmp_path: P
     pair.remote.rename(moved)
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
-    assert "turn stamped locally but not pushed" in out
-    assert "rerun to publish" in out
-    assert out.strip().splitlines()[-1].startswith("tandem: error: ")
+    assert_line(
+        last_line(out),
+        "tandem: error: turn stamped locally but not pushed (remote 'origin' unreachable: "
+        f"'{pair.remote}' does not appear to be a git repository (git push)); "
+        "rerun to publish (the next start pushes it first)",
+    )
     local = galph.subjects()[-1]
     assert "actor=galph → next=ralph status=ok" in local
     moved.rename(pair.remote)
@@ -342,9 +338,12 @@ def test_rebase_conflict_on_a_file_the_agent_touched(tmp_path: Path) -> None:
     git(human.root, "push", "--quiet", "origin", "main")
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("tandem: error: turn stamped locally but not pushed")
-    assert "conflict" in last
+    assert_line(
+        last_line(out),
+        f"tandem: error: turn stamped locally but not pushed (rebasing local commits onto {ANY} "
+        "hit a conflict in input.md; the rebase was aborted and nothing changed); "
+        "rerun to publish (the next start pushes it first)",
+    )
     assert_nothing_half_done(galph.root)
     assert (galph.root / "input.md").read_text() == "galph's version\n"  # tree as before
     assert galph.dirty() == []
@@ -358,7 +357,7 @@ def test_peer_failure_stops_the_wait_with_its_reason(tmp_path: Path) -> None:
     assert code == 1
     code, out = loop(ralph)
     assert code == 1
-    line = out.strip().splitlines()[-1]
+    line = last_line(out)
     assert line == (
         "tandem: error: galph failed at iteration 1: exited with 3; fix it there and "
         "restart galph (or pass --wait-on-peer-failure)"
@@ -400,16 +399,31 @@ def prepare(host: Host, how: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("how", "needle"),
+    ("how", "message"),
     [
-        ("wrong branch", "on branch 'other', but --branch/sync.branch is 'main'"),
-        ("detached HEAD", "HEAD is detached"),
-        ("dirty tree", "the work tree has changes galph may not commit: src.py"),
-        ("rebase in progress", "a rebase is in progress"),
-        ("remote missing", "remote 'origin' does not exist"),
+        (
+            "wrong branch",
+            "on branch 'other', but --branch/sync.branch is 'main'; "
+            "git switch main, or drop --branch",
+        ),
+        ("detached HEAD", "HEAD is detached; check out the branch to sync (git switch <branch>)"),
+        (
+            "dirty tree",
+            "the work tree has changes galph may not commit: src.py; "
+            "commit or move them first (see autocommit.galph)",
+        ),
+        (
+            "rebase in progress",
+            f"a rebase is in progress in {ANY}/galph; finish it (git rebase --continue) "
+            "or abort it (git rebase --abort), then restart",
+        ),
+        (
+            "remote missing",
+            "remote 'origin' does not exist; git remote add origin <url>, or pass --remote",
+        ),
     ],
 )
-def test_start_up_checks(tmp_path: Path, how: str, needle: str) -> None:
+def test_start_up_checks(tmp_path: Path, how: str, message: str) -> None:
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]
     prepare(galph, how)
@@ -417,10 +431,7 @@ def test_start_up_checks(tmp_path: Path, how: str, needle: str) -> None:
     head = git(galph.root, "rev-parse", "HEAD")
     code, out = supervisor(galph, "--branch", "main")
     assert code == 1
-    lines = out.strip().splitlines()
-    assert len(lines) == 1, out
-    assert lines[0].startswith("tandem: error: ")
-    assert needle in lines[0]
+    assert_one_line_error(out, message)
     assert remote_subjects(pair.remote) == before_remote
     assert git(galph.root, "rev-parse", "HEAD") == head
     assert galph.calls() == []
@@ -436,21 +447,31 @@ def push_state(pair: Pair, text: str) -> None:
     git(human.root, "push", "--quiet", "origin", "main")
 
 
+_COMMIT_A_VALID_STATE = "commit a valid sync/state.json to origin/main, then restart"
+
+
 @pytest.mark.parametrize(
-    ("text", "needle"),
+    ("text", "message"),
     [
-        ("{not json", "refused the remote's state: origin/main:sync/state.json is not valid JSON"),
+        (
+            "{not json",
+            "refused the remote's state: origin/main:sync/state.json is not valid JSON (Expecting "
+            f"property name enclosed in double quotes at line 1); {_COMMIT_A_VALID_STATE}",
+        ),
         (
             '{"iteration": "2", "expected_actor": "galph", "status": "idle"}',
-            "field 'iteration' must be an integer",
+            "refused the remote's state: origin/main:sync/state.json: field 'iteration' must be "
+            f'an integer ≥ 1, not "2"; {_COMMIT_A_VALID_STATE}',
         ),
         (
             '{"iteration": 1, "expected_actor": "galph", "status": "idle"}',
-            "its iteration went back from 3 to 1",
+            "refused the remote's state: its iteration went back from 3 to 1 "
+            "(origin/main:sync/state.json); find out who rewrote the remote; "
+            "restore its state file, then restart",
         ),
     ],
 )
-def test_bad_state_from_the_other_side_is_refused(tmp_path: Path, text: str, needle: str) -> None:
+def test_bad_state_from_the_other_side_is_refused(tmp_path: Path, text: str, message: str) -> None:
     pair = make_pair(tmp_path)
     galph = pair.clones["galph"]
     push_state(pair, '{"iteration": 3, "expected_actor": "galph", "status": "complete"}\n')
@@ -458,8 +479,7 @@ def test_bad_state_from_the_other_side_is_refused(tmp_path: Path, text: str, nee
     push_state(pair, text)
     code, out = supervisor(galph)
     assert code == 1
-    assert needle in out
-    assert len(out.strip().splitlines()) == 1, out
+    assert_one_line_error(out, message)
     assert galph.calls() == []
     assert json.loads((galph.root / "sync/state.json").read_text())["iteration"] == 3
 
@@ -521,9 +541,12 @@ def test_handoff_is_refused_when_the_turn_leaves_files_it_may_not_commit(tmp_pat
     galph.plan({"galph": {"write": {"input.md": "task\n", "src/oops.py": "x = 1\n"}}})
     code, out = supervisor(galph)
     assert code == 1
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("tandem: galph turn failed at iteration 1")
-    assert "left dirty paths it may not commit: src/oops.py" in last
+    assert_line(
+        last_line(out),
+        "tandem: galph turn failed at iteration 1 (prompt supervisor.md, agent fake): galph's "
+        "turn left dirty paths it may not commit: src/oops.py (see autocommit.galph; nothing "
+        f"was discarded); log: logs/main/galph/iter-00001_{ANY}_supervisor.log",
+    )
     state = json.loads(remote_file(pair.remote, "sync/state.json"))
     assert (state["expected_actor"], state["status"]) == ("galph", "failed")
     assert remote_file(pair.remote, "input.md") == "task\n"  # what galph may commit went out
