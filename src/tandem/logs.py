@@ -20,7 +20,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -289,8 +289,7 @@ class Logbook:
         """A new turn log, and ``latest.log`` pointing at it."""
         folder = self.folder / actor
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
-        path = folder / f"iter-{iteration:05d}_{stamp}_{_safe(stem)}.log"
+        path = _fresh_log_path(folder, iteration, self.clock(), _safe(stem))
         log = TurnLog(path, self.display(path), self.redactor)
         latest = folder / "latest.log"
         tmp = folder / f".latest.{os.getpid()}"
@@ -352,3 +351,14 @@ def human_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+def _fresh_log_path(folder: Path, iteration: int, start: datetime, stem: str) -> Path:
+    """``iter-<N>_<start second>_<stem>.log``; a turn of the same second as an earlier one
+    (a quick retry, a restart) takes the next free second, so no log is overwritten."""
+    moment = start
+    while True:
+        path = folder / f"iter-{iteration:05d}_{moment.strftime('%Y%m%dT%H%M%SZ')}_{stem}.log"
+        if not path.exists():
+            return path
+        moment += timedelta(seconds=1)

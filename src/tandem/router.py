@@ -15,7 +15,7 @@ from typing import Any, Literal
 from tandem.config import Config
 from tandem.errors import RoutingError
 from tandem.state import Actor, State
-from tandem.workflow import STANDARD, Step, Workflow, resolve
+from tandem.workflow import BUILTINS, STANDARD, Step, Workflow, resolve
 
 Source = Literal["deterministic", "router"]
 _QUOTE_LINES = 10
@@ -182,7 +182,11 @@ def validate(
 
 
 def validate_steps(ctx: RouterContext) -> None:
-    """Every step of the workflow: its prompt by the rules of SPEC §4.3, for its actor."""
+    """Every step of a workflow the user defined: its prompt by the rules of SPEC §4.3,
+    for its actor. The built-ins run the configured prompts, checked when their turn
+    comes (a missing one fails that turn, SPEC §4.4, as before workflows existed)."""
+    if ctx.workflow.name in BUILTINS:
+        return
     for index, step in enumerate(ctx.workflow.steps):
         try:
             validate(step.prompt, step.actor, ctx)
