@@ -287,13 +287,15 @@ def test_remote_unreachable_then_restart_publishes_the_pending_stamp(tmp_path: P
     galph = pair.clones["galph"]
     galph.plan({"galph": {"write": {"input.md": "x\n"}, "sleep": 0.5}})
     moved = tmp_path / "remote-away.git"
-    proc = start_tandem(galph.root, "supervisor", *SYNC, env=galph.env(), log=tmp_path / "g.log")
+    args = ("supervisor", *SYNC, "--max-offline-secs", "2")
+    proc = start_tandem(galph.root, *args, env=galph.env(), log=tmp_path / "g.log")
     _wait_until_agent_started(galph)
     pair.remote.rename(moved)
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
     assert "turn stamped locally but not pushed" in out
     assert "rerun to publish" in out
+    assert "remote unreachable since" in out  # the heartbeat, then the end after 2 s
     assert out.strip().splitlines()[-1].startswith("tandem: error: ")
     local = galph.subjects()[-1]
     assert "actor=galph → next=ralph status=ok" in local

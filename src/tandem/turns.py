@@ -16,6 +16,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tandem import guard, receipts
@@ -101,15 +102,18 @@ def parse_subject(text: str) -> Subject | None:
 
 
 # -- begin, finish, commit ----------------------------------------------------------------
-def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> Started:
+def begin_turn(
+    host: Host, actor: Actor, *, gated: bool = True, lease_now: datetime | None = None
+) -> Started:
     """Mark ``actor``'s turn running with this process's lease (recovering a stale one).
 
     ``gated=False`` is async role mode: the turn starts whoever's turn the state says.
+    ``lease_now`` judges the old lease on its owner's clock (sync mode, clocks that differ).
     """
     with host.locked():
         current = host.read_state()
         now = host.clock()
-        stale = current.check_lease(actor, host.owner, now)
+        stale = current.check_lease(actor, host.owner, lease_now or now)
         if stale is not None:
             host.console.say(f"recovering stale turn (owner {stale})")
             host.log.event("recover", actor=actor, iteration=current.iteration, owner=stale)
