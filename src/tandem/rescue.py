@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 
 from tandem.autocommit import selection_for
-from tandem.errors import TurnTakenOver
+from tandem.errors import StateError, TurnTakenOver
 from tandem.git import Repo
 from tandem.host import Host
-from tandem.state import Actor, State
+from tandem.state import Actor, State, parse
+from tandem.turns import parse_subject
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
 
@@ -34,6 +35,22 @@ def taken_over(mine: State, theirs: State | None, actor: Actor) -> bool:
     return theirs.status in ("failed", "paused") and theirs.lease_owner != mine.lease_owner
 
 
+def _new_owner(host: Host, repo: Repo, remote_sha: str, mine: State) -> str | None:
+    """Who claimed ``mine``'s turn on the remote after us (its newest claim commit)."""
+    for sha, subject in reversed(repo.commits(f"HEAD..{remote_sha}")):
+        claim = parse_subject(subject)
+        if claim is None or claim.status != "running" or claim.iteration != mine.iteration:
+            continue
+        text = repo.show(sha, host.state_path)
+        try:
+            owner = parse(text, sha).lease_owner if text is not None else None
+        except StateError:
+            continue
+        if owner and owner != mine.lease_owner:
+            return owner
+    return None
+
+
 def branch_name(actor: Actor, iteration: int, owner: str) -> str:
     """``tandem/rescue/ralph-i3-host-b``."""
     host = _UNSAFE.sub("-", owner.rpartition(":")[0] or owner).strip("-.") or "host"
@@ -47,6 +64,7 @@ def rescue(
     and raise ``TurnTakenOver`` naming the branch and the new owner."""
     actor: Actor = "galph" if mine.status == "running-galph" else "ralph"
     name = branch_name(actor, mine.iteration, mine.lease_owner or str(host.owner))
+    new_owner = _new_owner(host, repo, remote_sha, mine) or theirs.lease_owner or "another run"
     dirty = selection_for(host, actor, repo.status().dirty)
     if dirty.commit:
         repo.commit_paths(
@@ -59,7 +77,6 @@ def rescue(
     repo.push(remote, name)
     repo.drop_commits(head, remote_sha)
     host.log.event("rescue", branch=name, head=head[:12], new_owner=theirs.lease_owner)
-    new_owner = theirs.lease_owner or f"{theirs.expected_actor} ({theirs.status})"
     raise TurnTakenOver(
         f"{actor}'s turn {mine.iteration} was taken over by {new_owner} while this run was "
         f"away; its work is on branch {name} (pushed to {remote}), nothing was merged",

@@ -8,8 +8,8 @@ The same poll reads the lease renewal ref (``renewal.py``), so the wait shows th
 liveness ("ralph on host-b, renewed 40s ago" / "owner silent for 22m00s, lease expired
 at …"), and a standby of the same actor waits behind a live owner and takes the turn over
 once its lease lapsed. Expiry is judged on the owner's clock as the renewals and claim
-commits show it, and only after the wait has watched long enough to have seen a renewal
-(one renewal interval and a poll), so a clock ahead never takes a live turn early. An
+commits show it, and only after the wait has seen one appear or watched long enough to
+(two renewal intervals and a poll), so a clock ahead never takes a live turn early. An
 unreachable remote is the run's ``Outage``: a heartbeat, never the end of the wait
 (unless ``sync.max_offline_secs``).
 """
@@ -122,7 +122,7 @@ class Waiter:
             return True  # this host's own process table decided
         sync = self.host.config.sync
         watched = time.monotonic() - self._watching
-        return self._observed or watched >= sync.renew_secs + sync.poll_interval
+        return self._observed or watched >= 2 * sync.renew_secs + sync.poll_interval
 
     def _check_peer(self, state: State) -> None:
         peer = other(self.actor)
