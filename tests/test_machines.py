@@ -256,3 +256,27 @@ def put_lease(remote: Path, lease: bytes | None) -> None:
         tree = plumb("mktree", data=f"100644 blob {blob}\tlease.json\n".encode())
         target = plumb("commit-tree", tree, "-m", "garbage")
     plumb("update-ref", "refs/tandem/lease/main", target)
+
+
+def test_stamp_force_releases_a_dead_machines_live_looking_lease(tmp_path: Path) -> None:
+    pair = make_pair(tmp_path, "sync:\n  lease_secs: 900\n")
+    galph, ralph = pair.clones["galph"], pair.clones["ralph"]
+    galph_turn(pair.remote, galph, tmp_path)
+    ralph.plan({"ralph": {"sleep": 60}})
+    doomed = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
+    wait_for(lambda: bool(ralph.calls()), "ralph's agent never started")
+    kill_machine(doomed, ralph)
+    stamp = ("stamp", "ralph", "fail", "--sync-via-git", "--reason", "machine died")
+    code, out = run_on("host-a", galph, *stamp, log=tmp_path / "stamp.log")
+    assert code == 1
+    assert "ralph's turn at iteration 1 is held by host-b:" in out
+    assert "stamp with --force to release its lease" in out
+    code, out = run_on("host-a", galph, *stamp, "--force", log=tmp_path / "forced.log")
+    assert code == 0, out
+    assert "released the lease of host-b:" in out
+    last = remote_subjects(pair.remote)[-1]
+    assert last.startswith("[SYNC i=1] actor=ralph status=fail")
+    assert " released=host-b:" in last
+    state = json.loads(remote_file(pair.remote, "sync/state.json"))
+    assert (state["status"], state["lease_owner"]) == ("failed", None)
+    assert state["failure"]["reason"] == "machine died"

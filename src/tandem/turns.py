@@ -126,8 +126,11 @@ def begin_turn(
     return Started(started, host.branch)
 
 
-def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePolicy) -> Finished:
-    """Check what the agent did, then record ``result``: the state, then one commit.
+def finish_turn(
+    host: Host, started: Started, result: TurnResult, tree: TreePolicy, note: str = ""
+) -> Finished:
+    """Check what the agent did, then record ``result``: the state, then one commit
+    (``note`` ends its subject: ``stamp --force`` names the lease it released).
 
     A problem with the agent's git actions fails the turn and leaves it uncommitted (a
     commit would land on the wrong branch or in the middle of a merge); the written state
@@ -146,7 +149,8 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
         after = _transition(host, started.state, result, found or started.state, head)
         host.state_file.write(after)
     if problem is None:
-        commit_turn(host, after, selection, _subject_of(result, after), result)
+        title = _subject_of(result, after) + (f" {note}" if note else "")
+        commit_turn(host, after, selection, title, result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
     stop_reason = (found.exit_reason or "stop requested") if found and found.exit else None
     return Finished(after, result, stop_reason, committed=problem is None)
