@@ -11,13 +11,11 @@ ran that the remote shows taken over elsewhere is rescued, never merged (``rescu
 The state file never causes a git conflict (rule 3): a rebase that meets another change
 to it merges the two states field by field (``state.merge``) instead of stopping, and a
 state file changed locally but not committed (a local ``tandem stop``) is set aside while
-the branch moves and merged back after.
+the branch moves and merged back after (``statemerge.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,12 +25,10 @@ from tandem.errors import (
     GitError,
     LeaseHeld,
     PushRejected,
-    RebaseConflict,
     StateError,
     TandemError,
     TurnTakenOver,
 )
-from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.host import Host
 from tandem.lease import Owner, judge
@@ -40,7 +36,8 @@ from tandem.outage import Outage
 from tandem.recovery import recover, refuse_busy_repo
 from tandem.renewal import Renewal, Renewer, lease_ref, seen_ref
 from tandem.rescue import rescue, taken_over
-from tandem.state import Actor, State, merge, parse
+from tandem.state import Actor, State, parse
+from tandem.statemerge import rebase_merging_state, state_set_aside
 from tandem.turns import (
     Started,
     begin_turn,
@@ -130,11 +127,11 @@ class Session:
         if mine is not None and taken_over(mine, theirs, _actor_of(mine)):
             assert theirs is not None
             rescue(self.host, self.repo, self.remote.name, remote_sha, mine, theirs)
-        with self._state_set_aside():
+        with state_set_aside(self.host, self.repo):
             if head is None or self.repo.is_ancestor(head, remote_sha):
                 self.repo.fast_forward(remote_sha)
             else:
-                self._rebase(remote_sha)
+                rebase_merging_state(self.host, self.repo, remote_sha, self.remote.shown)
                 self.host.log.event("rebase", onto=remote_sha[:12])
         return remote_sha
 
@@ -173,68 +170,6 @@ class Session:
             f"dropped {len(local_only)} unpublished claim commit(s) of an earlier run"
         )
         self.host.log.event("drop_claim", commits=[sha[:12] for sha, _ in local_only])
-
-    @contextlib.contextmanager
-    def _state_set_aside(self) -> Iterator[None]:
-        """Move the branch with HEAD's state file in place, then merge a local change back."""
-        path, shown = self.host.state_file.path, self.host.state_path
-        committed = self.repo.show("HEAD", shown)
-        if committed is None or not path.exists() or path.read_bytes() == committed:
-            yield
-            return
-        local = self.host.read_state()
-        base = parse(committed, f"HEAD:{shown}")
-        atomic_write(path, committed)
-        try:
-            yield
-        except BaseException:
-            self.host.state_file.write(local)
-            raise
-        theirs = parse(self.repo.show("HEAD", shown) or committed, f"HEAD:{shown}")
-        self.host.state_file.write(merge(theirs, local, base))
-        self.host.log.event("state_merge", kept="local change")
-
-    def _rebase(self, onto: str) -> None:
-        """Rebase onto ``onto``; a conflict in the state file alone is merged, any other
-        conflict aborts the rebase and leaves everything as it was."""
-        done = self.repo.git("rebase", "--quiet", "--no-autostash", onto, check=False)
-        while done.returncode != 0:
-            if self.repo.operation_in_progress(self.host.git_dir) != "rebase":
-                why = _first_line(done.stderr.decode(errors="replace"))
-                raise GitError(
-                    f"cannot rebase onto {onto[:12]}: {why}",
-                    "commit or move the local changes, then restart",
-                )
-            unmerged = ("diff", "--name-only", "--diff-filter=U", "-z")
-            conflicted = self.repo.git(*unmerged, check=False).stdout
-            paths = [p.decode(errors="replace") for p in conflicted.split(b"\0") if p]
-            if paths != [self.host.state_path] or not self._merge_state_stages():
-                self.repo.git("rebase", "--abort", check=False)
-                raise RebaseConflict(
-                    f"rebasing local commits onto {onto[:12]} hit a conflict in "
-                    f"{', '.join(paths) or 'the tree'}; the rebase was aborted and nothing changed",
-                    "resolve it by hand (git pull --rebase), then restart",
-                )
-            done = self.repo.git("-c", "core.editor=true", "rebase", "--continue", check=False)
-
-    def _merge_state_stages(self) -> bool:
-        """Resolve a state-file conflict: the replayed turn's fields, the other side's stop
-        request and keys. False if a side is missing or invalid (then the rebase aborts)."""
-        shown = self.host.state_path
-        stages = [self.repo.show(f":{n}", shown) for n in (1, 2, 3)]
-        if stages[1] is None or stages[2] is None:
-            return False
-        try:
-            base = parse(stages[0], f"{shown} (base)") if stages[0] is not None else None
-            other_side = parse(stages[1], f"{shown} ({self.remote.shown})")
-            turn = parse(stages[2], f"{shown} (local)")
-        except StateError:
-            return False
-        self.host.state_file.write(merge(turn, other_side, base))
-        if self.repo.git("add", "--", shown, check=False).returncode != 0:
-            return False
-        self.host.log.event("state_merge", kept="the other side's stop request and keys")
-        return True
 
     def check_remote_state(self, remote_sha: str) -> State | None:
         """The remote's state is untrusted: refuse an invalid one or one that went back."""
@@ -461,11 +396,3 @@ def _parse_or_none(text: bytes | None, source: str) -> State | None:
 
 def _actor_of(running: State) -> Actor:
     return "galph" if running.status == "running-galph" else "ralph"
-
-
-def _first_line(text: str) -> str:
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("hint:", "Hint:")):
-            return line.removeprefix("error: ").removeprefix("fatal: ")
-    return "git failed"
