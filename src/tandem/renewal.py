@@ -41,6 +41,7 @@ from tandem.logs import Logbook, human_duration
 from tandem.state import ACTORS, Actor, State, format_time, parse_time
 
 SKEW_WARN_SECS = 60.0
+_OVERDUE = 1.5  # a renewal this many intervals old is overdue: the owner is silent
 _MAX_LEASE = timedelta(days=31)  # a renewal further ahead than this is garbage
 
 
@@ -202,9 +203,10 @@ def ago(then: datetime, now: datetime) -> str:
     return human_duration(max(0.0, (now - then).total_seconds()))
 
 
-def liveness(state: State, renewal: Renewal | None, now: datetime) -> str | None:
-    """ "ralph on host-b, renewed 40s ago" or "owner silent for 22m00s, lease expired at …";
-    ``now`` on the owner's clock. None when no turn is running."""
+def liveness(state: State, renewal: Renewal | None, now: datetime, every: float) -> str | None:
+    """ "ralph on host-b, renewed 40s ago, lease until …" while renewals come every
+    ``every`` seconds; "owner silent for 22m00s, lease expired at …" once one is overdue
+    (half an interval late). ``now`` on the owner's clock; None when no turn runs."""
     if not state.status.startswith("running-") or state.lease_owner is None:
         return None
     actor = state.status.removeprefix("running-")
@@ -212,13 +214,15 @@ def liveness(state: State, renewal: Renewal | None, now: datetime) -> str | None
     mine = renewal is not None and renewal.applies_to(state)
     last = renewal.renewed_at if mine and renewal is not None else _claimed_at(state)
     expires = extended(state, renewal).lease_expires_at
-    expired = expires is not None and parse_time(expires) <= now
     if last is None:
         return f"{actor} on {host}, lease until {expires or 'never'}"
-    word = "renewed" if mine else "claimed"
-    if expired:
-        return f"owner silent for {ago(last, now)}, lease expired at {expires}"
-    return f"{actor} on {host}, {word} {ago(last, now)} ago, lease until {expires}"
+    if (now - last).total_seconds() <= every * _OVERDUE:
+        return f"{actor} on {host}, {'renewed' if mine else 'claimed'} {ago(last, now)} ago, " + (
+            f"lease until {expires}"
+        )
+    expired = expires is not None and parse_time(expires) <= now
+    lapse = f"lease expired at {expires}" if expired else f"lease expires at {expires}"
+    return f"owner silent for {ago(last, now)} ({actor} on {host}), {lapse}"
 
 
 def _claimed_at(state: State) -> datetime | None:

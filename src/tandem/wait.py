@@ -186,7 +186,8 @@ class Waiter:
     def _describe(self, state: State | None) -> str:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
-        alive = liveness(state, self.renewal, self.lease_now())
+        every = self.host.config.sync.renew_secs
+        alive = liveness(state, self.renewal, self.lease_now(), every)
         holder = f"; {alive}" if alive else ""
         return (
             f"waiting for {self.actor}'s turn: iteration {state.iteration}, "

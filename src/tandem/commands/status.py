@@ -68,7 +68,7 @@ def _remote_view(host: Host) -> dict[str, Any] | None:
         **_describe(state, host),
         "lease_expires_at": extended(state, renewal).lease_expires_at,
         "lease_expired": _expired(extended(state, renewal).lease_expires_at, now),
-        "liveness": liveness(state, renewal, now),
+        "liveness": liveness(state, renewal, now, host.config.sync.renew_secs),
         "renewed_at": format_time(renewal.renewed_at) if renewal is not None else None,
     }
 
