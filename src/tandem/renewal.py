@@ -83,7 +83,7 @@ class Renewal:
             data: Any = json.loads(text)
             owner, actor, iteration = data["owner"], data["actor"], data["iteration"]
             renewed, expires = parse_time(data["renewed_at"]), parse_time(data["expires_at"])
-        except (ValueError, TypeError, KeyError, OverflowError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return None
         if not isinstance(owner, str) or not 0 < len(owner) <= 300 or actor not in ACTORS:
             return None
@@ -133,7 +133,7 @@ class Renewer:
         self._lease, self._every = lease_secs, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tandem-renewal", daemon=True)
-        self.renewals = 0
+        self._failing: datetime | None = None  # since when renewals fail
 
     def renew(self) -> bool:
         """One renewal now; False if the remote could not take it (it is tried again)."""
@@ -153,8 +153,18 @@ class Renewer:
             repo.push_own_ref(remote, sha, ref)
         except GitError as exc:
             self._log.event("renewal_failed", reason=exc.what)
+            if self._failing is None:
+                self._failing = now
+                self._log.console.warn(
+                    f"lease renewal failed ({exc.what}); the turn goes on, renewing again "
+                    f"every {human_duration(self._every)}"
+                )
             return False
-        self.renewals += 1
+        if self._failing is not None:
+            self._log.console.say(
+                f"lease renewed again (failing since {format_time(self._failing)})"
+            )
+            self._failing = None
         self._log.event("renewal", expires=format_time(renewal.expires_at))
         return True
 
