@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,7 @@ def test_a_dead_machine_is_shown_silent_a_standby_takes_over_and_a_restart_rescu
     assert not ralph.dirty()
 
 
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (libfaketime)")
 def test_a_standby_whose_clock_runs_ahead_never_takes_a_live_turn(tmp_path: Path) -> None:
     pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
     galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
