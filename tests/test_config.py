@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ def test_no_config_means_defaults_with_the_given_root(tmp_path: Path) -> None:
     assert config.source is None
     assert config.prompts_dir == tmp_path.resolve() / "prompts"
     assert config.agent.timeout_secs == 7200
-    assert config.lease_secs == 7800
+    assert (config.lease_secs, config.sync.renew_secs) == (900, 300)
+    assert (config.sync.git_timeout_secs, config.sync.max_offline_secs) == (120, 0)
     assert config.autocommit.ralph == ("**",)
 
 
@@ -135,10 +137,27 @@ def test_flags_beat_the_config_and_bad_flags_are_usage_errors(tmp_path: Path) ->
         load(tmp_path, env={}, overrides={"router.mode": "sideways"})
 
 
-def test_lease_follows_the_timeout(tmp_path: Path) -> None:
-    assert load_text(tmp_path, "agent:\n  timeout_secs: 60\n").lease_secs == 660
-    assert load_text(tmp_path, "agent:\n  timeout_secs: 0\n").lease_secs == 86400
-    assert load_text(tmp_path, "sync:\n  lease_secs: 30\n").lease_secs == 30
+def test_the_lease_is_independent_of_the_agent_timeout(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "agent:\n  timeout_secs: 60\n").lease_secs == 900
+    config = load_text(tmp_path, "sync:\n  lease_secs: 30\n")
+    assert (config.lease_secs, config.sync.renew_secs) == (30, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("sync:\n  lease_secs: 30\n  lease_renew_secs: 20\n", "at least twice"),
+        ("sync:\n  lease_renew_secs: 600\n", "sync.lease_secs (900) must be at least twice"),
+        ("sync:\n  git_timeout_secs: -1\n", "sync.git_timeout_secs: must be a number ≥ 1"),
+        ("sync:\n  git_timeout_secs: 86400\n", "sync.git_timeout_secs: must be a number from"),
+        ("sync:\n  max_offline_secs: -5\n", "sync.max_offline_secs: must be a number ≥ 0"),
+    ],
+)
+def test_bad_lease_and_network_bounds_are_config_errors(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_text(tmp_path, text)
 
 
 def test_duplicate_keys_are_an_error_not_a_silent_override(tmp_path: Path) -> None:

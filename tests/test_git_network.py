@@ -209,11 +209,16 @@ def test_a_sync_run_that_cannot_reach_the_remote_says_so_in_one_line(tmp_path: P
             "--sync-via-git",
             "--iterations",
             "1",
+            "--max-offline-secs",
+            "1",
             env=network_env(galph.env()),
         )
     assert result.code == 1
     assert "Traceback" not in result.err
     last = result.err.strip().splitlines()[-1]
-    assert last.startswith("tandem: error: remote 'origin' unreachable: unable to connect to ")
-    assert "Connection refused (git fetch); check the network" in last
+    assert last.startswith("tandem: error: remote unreachable since ")
+    assert "gave up after sync.max_offline_secs" in last
+    assert "remote unreachable since" in result.err.splitlines()[0]  # the heartbeat came first
+    assert "Connection refused (git fetch); gave up" in last
+    assert "; check the network, then rerun" in last
     assert galph.calls() == []

@@ -280,15 +280,18 @@ def test_remote_unreachable_then_restart_publishes_the_pending_stamp(tmp_path: P
     galph = pair.clones["galph"]
     galph.plan({"galph": {"write": {"input.md": "x\n"}, "sleep": 0.5}})
     moved = tmp_path / "remote-away.git"
-    proc = start_tandem(galph.root, "supervisor", *SYNC, env=galph.env(), log=tmp_path / "g.log")
+    args = ("supervisor", *SYNC, "--max-offline-secs", "2")
+    proc = start_tandem(galph.root, *args, env=galph.env(), log=tmp_path / "g.log")
     _wait_until_agent_started(galph)
     pair.remote.rename(moved)
     assert proc.wait(timeout=60) == 1
     out = (tmp_path / "g.log").read_text()
+    assert "remote unreachable since" in out  # the heartbeat, then the end after 2 s
     assert_line(
         last_line(out),
-        "tandem: error: turn stamped locally but not pushed (remote 'origin' unreachable: "
-        f"'{pair.remote}' does not appear to be a git repository (git push)); "
+        f"tandem: error: turn stamped locally but not pushed (remote unreachable since {ANY} "
+        f"({ANY}, at the publish): remote 'origin' unreachable: '{pair.remote}' does not "
+        "appear to be a git repository (git push); gave up after sync.max_offline_secs); "
         "rerun to publish (the next start pushes it first)",
     )
     local = galph.subjects()[-1]

@@ -59,6 +59,7 @@ GALPH_GLOBS = (
     ".gitignore",
     ".gitattributes",
 )
+GIT_TIMEOUT_MAX = 3600.0  # a git command silent for an hour is not making progress
 _LINE = 200  # problems shown in one error line; the rest are counted (rule 7)
 
 
@@ -93,7 +94,10 @@ SCHEMA: dict[str, Any] = {
         "branch": opt(string),
         "poll_interval": number(0, exclusive=True),
         "max_wait_sec": number(0),
-        "lease_secs": opt(number(0, exclusive=True)),
+        "lease_secs": number(0, exclusive=True),
+        "lease_renew_secs": opt(number(0, exclusive=True)),
+        "git_timeout_secs": number(1, GIT_TIMEOUT_MAX),
+        "max_offline_secs": number(0),
     },
     "autocommit": {
         "galph": str_list,
@@ -151,7 +155,15 @@ class SyncConfig:
     branch: str | None = None
     poll_interval: float = 5.0
     max_wait_sec: float = 0.0
-    lease_secs: float | None = None
+    lease_secs: float = 900.0  # renewed while the turn runs (SPEC §3.4.1)
+    lease_renew_secs: float | None = None  # default: a third of the lease
+    git_timeout_secs: float = 120.0  # a remote git command without progress is ended (§8.7)
+    max_offline_secs: float = 0.0  # 0: ride out an unreachable remote forever (§8.7)
+
+    @property
+    def renew_secs(self) -> float:
+        """How often the owner renews its lease through the remote."""
+        return self.lease_renew_secs if self.lease_renew_secs is not None else self.lease_secs / 3
 
 
 @dataclass(frozen=True)
@@ -214,11 +226,8 @@ class Config:
 
     @property
     def lease_secs(self) -> float:
-        """How long a claim lasts: the agent timeout plus 10 minutes (a day with no timeout)."""
-        if self.sync.lease_secs is not None:
-            return self.sync.lease_secs
-        timeout = self.agent.timeout_secs
-        return timeout + 600 if timeout > 0 else 86400.0
+        """How long a claim lasts without a renewal (SPEC §3.4.1)."""
+        return self.sync.lease_secs
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the host root when it is inside it (for git and messages)."""
@@ -282,7 +291,21 @@ def load(
     built = _build(values, root.resolve(), source)
     where = origins.get("workflow.name", shown)
     check_name(built.workflow.name, built.workflow.steps, where, usage=where != shown)
+    _check_lease(built, origins)
     return _with_notes(built, origins, tuple(mapped), tuple(warnings))
+
+
+def _check_lease(config: Config, origins: Mapping[str, str]) -> None:
+    """A lease that can lapse between two renewals would be taken over from a live owner."""
+    sync = config.sync
+    if sync.lease_secs >= 2 * sync.renew_secs:
+        return
+    where = origins.get("sync.lease_secs") or origins.get("sync.lease_renew_secs") or "config"
+    raise ConfigError(
+        f"sync.lease_secs ({sync.lease_secs:g}) must be at least twice sync.lease_renew_secs "
+        f"({sync.renew_secs:g}) ({where})",
+        "raise sync.lease_secs or lower sync.lease_renew_secs",
+    )
 
 
 def _with_notes(

@@ -84,6 +84,10 @@ class ClaimedElsewhere(TandemError):
     """Another process claimed or advanced the turn on the remote first."""
 
 
+class TurnTakenOver(TandemError):
+    """This run's turn went to another owner while it was away; its work was rescued."""
+
+
 class TurnFailed(TandemError):
     """A turn failed; the run stops (SPEC §7.4). Printed without the ``error:`` prefix."""
 

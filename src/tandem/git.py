@@ -306,6 +306,46 @@ class Repo:
                 return sha
         return None
 
+    def ls_remote_refs(self, remote: str, refs: Sequence[str]) -> dict[str, str]:
+        """The shas of ``refs`` on ``remote`` in one round trip (absent ones are left out)."""
+        try:
+            out = self._bounded("ls-remote", remote, *refs).text
+        except proc.ProcessError as exc:
+            raise self._remote_error(remote, exc) from exc
+        found = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref in refs:
+                found[ref] = sha
+        return found
+
+    def fetch_ref(self, remote: str, ref: str, into: str) -> str | None:
+        """Fetch one of tandem's own refs into the local ``into``; its sha, None if absent."""
+        try:
+            self._bounded("fetch", "--no-tags", "--no-write-fetch-head", remote, f"+{ref}:{into}")
+        except proc.ProcessError as exc:
+            if "couldn't find remote ref" in exc.output:
+                return None
+            raise self._remote_error(remote, exc) from exc
+        return self.rev_parse(into)
+
+    def record(self, name: str, content: bytes, message: str) -> str:
+        """A root commit holding one file, in the object store only: no index, no work
+        tree and no ref is touched, so it is safe while an agent works in the tree."""
+        blob = self.git("hash-object", "-w", "--stdin", input=content).text.strip()
+        tree = self.git("mktree", input=f"100644 blob {blob}\t{name}\n".encode()).text.strip()
+        return self.git("commit-tree", tree, "-m", message).text.strip()
+
+    def push_own_ref(self, remote: str, sha: str, ref: str) -> None:
+        """Point tandem's own ``ref`` on ``remote`` at ``sha`` (forced: only its owner
+        writes it, and each value replaces the last). Never used for a branch."""
+        if ref.startswith("refs/heads/"):
+            raise ValueError(f"{ref} is a branch; tandem never force-pushes one")
+        try:
+            self._bounded("push", "--porcelain", remote, f"+{sha}:{ref}")
+        except proc.ProcessError as exc:
+            raise git_errors.push_error(remote, ref, self._remote_url(remote), exc) from exc
+
     def fetch(self, remote: str, branch: str) -> str | None:
         """Fetch ``branch`` into ``refs/remotes/<remote>/<branch>``; its sha or None."""
         refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"

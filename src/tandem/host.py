@@ -148,7 +148,7 @@ def open_host(
     branch: str | None = None
     if use_git:
         try:
-            repo = Repo.discover(config.root, env)
+            repo = Repo.discover(config.root, env, network_timeout=config.sync.git_timeout_secs)
         except NotAGitRepo:
             if require_git:
                 raise

@@ -4,35 +4,40 @@
 operation in progress, the tree) and finishes what a killed run left (``recovery.py``);
 role mode, ``stamp --sync-via-git``, ``stop --sync-via-git`` and ``run --push`` all open
 one, so a commit of another branch is never pushed to the sync branch (SPEC §13.1 rule 5).
-Its methods are the protocol's remote steps: catch up, publish, claim, request a stop.
+Its methods are the protocol's remote steps: catch up, publish, claim, request a stop;
+each rides out an unreachable remote (``outage.py``, SPEC §8.7), and a turn this clone
+ran that the remote shows taken over elsewhere is rescued, never merged (``rescue.py``).
 
 The state file never causes a git conflict (rule 3): a rebase that meets another change
 to it merges the two states field by field (``state.merge``) instead of stopping, and a
 state file changed locally but not committed (a local ``tandem stop``) is set aside while
-the branch moves and merged back after.
+the branch moves and merged back after (``statemerge.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
-from tandem.autocommit import Selection, require_tree_for
+from tandem.autocommit import Selection, require_tree_for, selection_for
 from tandem.errors import (
     ClaimedElsewhere,
     GitError,
     LeaseHeld,
     PushRejected,
-    RebaseConflict,
     StateError,
     TandemError,
+    TurnTakenOver,
 )
-from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.host import Host
+from tandem.lease import Owner, judge
+from tandem.outage import Outage
 from tandem.recovery import recover, refuse_busy_repo
-from tandem.state import Actor, State, merge, parse
+from tandem.renewal import Renewal, Renewer, lease_ref, seen_ref
+from tandem.rescue import rescue, taken_over
+from tandem.state import Actor, State, parse
+from tandem.statemerge import rebase_merging_state, state_set_aside
 from tandem.turns import (
     Started,
     begin_turn,
@@ -66,10 +71,13 @@ class Remote:
 class Session:
     """The host's repository and its remote branch, checked once when opened."""
 
-    def __init__(self, host: Host, repo: Repo, remote: Remote) -> None:
+    def __init__(self, host: Host, repo: Repo, remote: Remote, actor: Actor | None = None) -> None:
         self.host = host
         self.repo = repo
         self.remote = remote
+        self.actor = actor  # role mode: the actor whose turns this run plays
+        self.outage = Outage(host)
+        self.turn: State | None = None  # the running state of the turn this run claimed
 
     @classmethod
     def open(
@@ -102,26 +110,51 @@ class Session:
         recover(host, sync=True)
         if actor is not None and tree_fix is not None:
             require_tree_for(host, actor, tree_fix)
-        return cls(host, repo, remote)
+        return cls(host, repo, remote, actor)
 
     # -- catch up (SPEC §8.2.1) ----------------------------------------------------------
     def catch_up(self) -> str | None:
         """Bring the local branch up to the remote (fast-forward or rebase); its sha."""
-        remote_sha = self.repo.fetch(self.remote.name, self.remote.branch)
+        remote_sha = self.fetch()
         if remote_sha is None:
             return None
         self._drop_unpublished_claims(remote_sha)
         head = self.repo.rev_parse("HEAD")
         if head == remote_sha or (head is not None and self.repo.is_ancestor(remote_sha, head)):
             return remote_sha
-        self.check_remote_state(remote_sha)
-        with self._state_set_aside():
+        theirs = self.check_remote_state(remote_sha)
+        mine = self.turn or self._orphaned_turn(remote_sha)
+        if mine is not None and taken_over(mine, theirs, _actor_of(mine)):
+            assert theirs is not None
+            rescue(self.host, self.repo, self.remote.name, remote_sha, mine, theirs)
+        with state_set_aside(self.host, self.repo):
             if head is None or self.repo.is_ancestor(head, remote_sha):
                 self.repo.fast_forward(remote_sha)
             else:
-                self._rebase(remote_sha)
+                rebase_merging_state(self.host, self.repo, remote_sha, self.remote.shown)
                 self.host.log.event("rebase", onto=remote_sha[:12])
         return remote_sha
+
+    def fetch(self) -> str | None:
+        """Fetch the remote branch (riding out an outage); its sha, None if absent."""
+        return self.outage.ride("sync", lambda: self.repo.fetch(*self._where))
+
+    @property
+    def _where(self) -> tuple[str, str]:
+        return self.remote.name, self.remote.branch
+
+    def _orphaned_turn(self, remote_sha: str) -> State | None:
+        """HEAD's running turn of our actor, owned by a process of this host that is gone
+        and holding work (files, or commits the remote lacks): a killed run's turn, whose
+        work a restart rescues if the remote gave the turn to someone else."""
+        state = _parse_or_none(self.repo.show("HEAD", self.host.state_path), "HEAD")
+        if state is None or self.actor is None or state.status != f"running-{self.actor}":
+            return None
+        holder = Owner.parse(state.lease_owner or "", state.lease_identity)
+        if judge(holder, self.host.owner, expired=False) != "stale":
+            return None
+        work = selection_for(self.host, self.actor, self.repo.status().dirty).commit
+        return state if work or self.repo.commits(f"{remote_sha}..HEAD") else None
 
     def _drop_unpublished_claims(self, remote_sha: str) -> None:
         """A claim that never reached the remote never happened: undo it (it held no work)."""
@@ -137,68 +170,6 @@ class Session:
             f"dropped {len(local_only)} unpublished claim commit(s) of an earlier run"
         )
         self.host.log.event("drop_claim", commits=[sha[:12] for sha, _ in local_only])
-
-    @contextlib.contextmanager
-    def _state_set_aside(self) -> Iterator[None]:
-        """Move the branch with HEAD's state file in place, then merge a local change back."""
-        path, shown = self.host.state_file.path, self.host.state_path
-        committed = self.repo.show("HEAD", shown)
-        if committed is None or not path.exists() or path.read_bytes() == committed:
-            yield
-            return
-        local = self.host.read_state()
-        base = parse(committed, f"HEAD:{shown}")
-        atomic_write(path, committed)
-        try:
-            yield
-        except BaseException:
-            self.host.state_file.write(local)
-            raise
-        theirs = parse(self.repo.show("HEAD", shown) or committed, f"HEAD:{shown}")
-        self.host.state_file.write(merge(theirs, local, base))
-        self.host.log.event("state_merge", kept="local change")
-
-    def _rebase(self, onto: str) -> None:
-        """Rebase onto ``onto``; a conflict in the state file alone is merged, any other
-        conflict aborts the rebase and leaves everything as it was."""
-        done = self.repo.git("rebase", "--quiet", "--no-autostash", onto, check=False)
-        while done.returncode != 0:
-            if self.repo.operation_in_progress(self.host.git_dir) != "rebase":
-                why = _first_line(done.stderr.decode(errors="replace"))
-                raise GitError(
-                    f"cannot rebase onto {onto[:12]}: {why}",
-                    "commit or move the local changes, then restart",
-                )
-            unmerged = ("diff", "--name-only", "--diff-filter=U", "-z")
-            conflicted = self.repo.git(*unmerged, check=False).stdout
-            paths = [p.decode(errors="replace") for p in conflicted.split(b"\0") if p]
-            if paths != [self.host.state_path] or not self._merge_state_stages():
-                self.repo.git("rebase", "--abort", check=False)
-                raise RebaseConflict(
-                    f"rebasing local commits onto {onto[:12]} hit a conflict in "
-                    f"{', '.join(paths) or 'the tree'}; the rebase was aborted and nothing changed",
-                    "resolve it by hand (git pull --rebase), then restart",
-                )
-            done = self.repo.git("-c", "core.editor=true", "rebase", "--continue", check=False)
-
-    def _merge_state_stages(self) -> bool:
-        """Resolve a state-file conflict: the replayed turn's fields, the other side's stop
-        request and keys. False if a side is missing or invalid (then the rebase aborts)."""
-        shown = self.host.state_path
-        stages = [self.repo.show(f":{n}", shown) for n in (1, 2, 3)]
-        if stages[1] is None or stages[2] is None:
-            return False
-        try:
-            base = parse(stages[0], f"{shown} (base)") if stages[0] is not None else None
-            other_side = parse(stages[1], f"{shown} ({self.remote.shown})")
-            turn = parse(stages[2], f"{shown} (local)")
-        except StateError:
-            return False
-        self.host.state_file.write(merge(turn, other_side, base))
-        if self.repo.git("add", "--", shown, check=False).returncode != 0:
-            return False
-        self.host.log.event("state_merge", kept="the other side's stop request and keys")
-        return True
 
     def check_remote_state(self, remote_sha: str) -> State | None:
         """The remote's state is untrusted: refuse an invalid one or one that went back."""
@@ -231,7 +202,7 @@ class Session:
             if not self._ahead():
                 return caught_up
             try:
-                self.repo.push(self.remote.name, self.remote.branch)
+                self.outage.ride("publish", lambda: self.repo.push(*self._where))
             except PushRejected:
                 self.catch_up()
                 caught_up = True
@@ -254,24 +225,33 @@ class Session:
         )
 
     def publish_turn(self) -> bool:
-        """Step 7's push: on failure the stamp stays local, and the next start publishes it."""
+        """Step 7's push: on failure the stamp stays local, and the next start publishes it.
+
+        A remote that shows the turn taken over meanwhile gets the work on a rescue branch
+        instead (``TurnTakenOver``)."""
         try:
-            return self.publish()
+            published = self.publish()
+        except TurnTakenOver:
+            raise
         except TandemError as exc:
             raise GitError(
                 f"turn stamped locally but not pushed ({exc.what})",
                 "rerun to publish (the next start pushes it first)",
             ) from exc
+        self.turn = None
+        return published
 
     # -- claim (SPEC §8.2.5) ----------------------------------------------------------------
-    def claim(self, actor: Actor, seen: State) -> Started:
-        """Write, commit and push ``running-<actor>``; the agent starts only after this push."""
+    def claim(self, actor: Actor, seen: State, lease_now: datetime | None = None) -> Started:
+        """Write, commit and push ``running-<actor>``; the agent starts only after this push.
+
+        ``lease_now`` is now on the lease owner's clock, when the wait knows it differs."""
         for _ in range(_PUSH_ATTEMPTS):
             base = self.repo.rev_parse("HEAD")
-            running = begin_turn(self.host, actor).state
+            running = begin_turn(self.host, actor, lease_now=lease_now).state
             sha = commit_turn(self.host, running, Selection(), claim_subject(running), None)
             try:
-                self.repo.push(self.remote.name, self.remote.branch)
+                self.outage.ride("claim", lambda: self.repo.push(*self._where))
             except PushRejected:
                 self._undo_claim(sha, base)
                 self._refuse_if_claimed(actor, seen)
@@ -287,6 +267,7 @@ class Session:
                 commit=(sha or "")[:12],
                 lease=running.lease_expires_at,
             )
+            self.turn = running
             return Started(running, self.remote.branch, sha)
         raise PushRejected(
             f"could not claim {actor}'s turn: {self.remote.shown} moved {_PUSH_ATTEMPTS} times",
@@ -294,7 +275,7 @@ class Session:
         )
 
     def _refuse_if_claimed(self, actor: Actor, seen: State) -> None:
-        fetched = self.repo.fetch(self.remote.name, self.remote.branch) or ""
+        fetched = self.fetch() or ""
         theirs = self.check_remote_state(fetched)
         if theirs is None or theirs.same_turn(seen) or self._taken_over(actor, theirs):
             return
@@ -323,6 +304,31 @@ class Session:
         if sha is not None and base is not None:
             self.repo.drop_commits(sha, base)
 
+    # -- lease renewal (SPEC §3.4.1, renewal.py) ----------------------------------------------
+    def renewer(self, running: State) -> Renewer:
+        """A renewer of ``running``'s lease through this remote (``start()`` it, ``stop()`` it)."""
+        sync = self.host.config.sync
+        return Renewer(
+            self.repo,
+            self.remote.name,
+            self.remote.branch,
+            running,
+            self.host.log,
+            self.host.clock,
+            sync.lease_secs,
+            sync.renew_secs,
+        )
+
+    def renewal(self) -> Renewal | None:
+        """The remote's latest renewal, fetched; None if absent or garbage (never trusted)."""
+        branch = self.remote.branch
+        sha = self.repo.fetch_ref(self.remote.name, lease_ref(branch), seen_ref(branch))
+        text = self.repo.show(sha, "lease.json") if sha else None
+        found = Renewal.parse(text) if text is not None else None
+        if text is not None and found is None:
+            self.host.log.event("renewal_garbage", ref=lease_ref(branch))
+        return found
+
     # -- stop and status -----------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
         """``tandem stop --sync-via-git``: commit and push the stop request."""
@@ -336,14 +342,15 @@ class Session:
 
     def remote_state(self) -> State | None:
         """The state as the remote has it, after a fetch (read-only); None if it has none."""
-        sha = self.repo.fetch(self.remote.name, self.remote.branch)
+        sha = self.repo.fetch(*self._where)
         text = self.repo.show(sha, self.host.state_path) if sha else None
         return None if text is None else parse(text, f"{self.remote.shown}:{self.host.state_path}")
 
 
-def remote_view(host: Host) -> tuple[str, State] | None:
-    """(``origin/main``, its state) for ``tandem status``: no checks that could refuse, and
-    None without a remote, a branch or a state there (a fetch error is a warning)."""
+def remote_view(host: Host) -> tuple[str, State, Renewal | None] | None:
+    """(``origin/main``, its state, its latest renewal) for ``tandem status``: no checks
+    that could refuse, and None without a remote, a branch or a state there (a fetch error
+    is a warning)."""
     branch = host.config.sync.branch or host.branch
     if host.repo is None or branch is None:
         return None
@@ -352,10 +359,11 @@ def remote_view(host: Host) -> tuple[str, State] | None:
         return None
     try:
         found = session.remote_state()
+        renewal = session.renewal() if found is not None else None
     except GitError as exc:
         host.console.warn(f"{exc.what}; showing the local state only")
         return None
-    return None if found is None else (session.remote.shown, found)
+    return None if found is None else (session.remote.shown, found, renewal)
 
 
 def _refuse_a_new_branch(host: Host, repo: Repo, remote: Remote) -> None:
@@ -386,9 +394,5 @@ def _parse_or_none(text: bytes | None, source: str) -> State | None:
         return None
 
 
-def _first_line(text: str) -> str:
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("hint:", "Hint:")):
-            return line.removeprefix("error: ").removeprefix("fatal: ")
-    return "git failed"
+def _actor_of(running: State) -> Actor:
+    return "galph" if running.status == "running-galph" else "ralph"

@@ -5,13 +5,15 @@ wait for A's turn → claim it (pushed before the agent starts) → run → fini
 push. The remote decides every race: a claim is a fast-forward push, so of two processes
 that claim the same turn exactly one push lands; the other sees "claimed elsewhere".
 The remote steps are ``session.Session``'s, the wait is ``wait.Waiter``'s; the turn and
-the loop are ``turns.play`` and ``turns.run_loop``, as in every mode.
+the loop are ``turns.play`` and ``turns.run_loop``, as in every mode. From the claim to
+the finish push the owner renews its lease through the remote (``renewal.Renewer``).
 """
 
 from __future__ import annotations
 
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
+from tandem.renewal import Renewer
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor
 from tandem.session import Session
@@ -28,6 +30,7 @@ class _SyncMode:
         self.waiter = waiter
         self.tree: TreePolicy = session.host.policy.tree(sync=True)
         self._seen: State | None = None
+        self._renewer: Renewer | None = None
 
     def prepare(self, actor: Actor) -> bool:
         self.session.catch_up()
@@ -39,10 +42,20 @@ class _SyncMode:
 
     def start(self, actor: Actor) -> Started:
         assert self._seen is not None, "prepare() comes first"
-        return self.session.claim(actor, self._seen)
+        started = self.session.claim(actor, self._seen, self.waiter.lease_now())
+        self._renewer = self.session.renewer(started.state)
+        self._renewer.start()
+        return started
 
     def publish(self, finished: Finished) -> bool:
+        self.stop_renewing()
         return finished.committed and self.session.publish_turn()
+
+    def stop_renewing(self) -> None:
+        """The turn is over (recorded, or ended by an error): no more renewals."""
+        if self._renewer is not None:
+            self._renewer.stop()
+            self._renewer = None
 
     def stop_check(self, actor: Actor) -> bool:
         return honour_pending_stop(self.session.host, actor, self.session.publish)
@@ -65,7 +78,11 @@ def run_sync_role(
     host.log.event(
         "run_start", actor=actor, mode="sync", iterations=iterations, remote=session.remote.shown
     )
+    session.outage.interrupt = interrupt
     mode = _SyncMode(session, Waiter(session, actor, interrupt, wait_on_peer_failure))
-    code = run_loop(host, mode, [actor] * iterations, (ctx, executor, interrupt))
+    try:
+        code = run_loop(host, mode, [actor] * iterations, (ctx, executor, interrupt))
+    finally:
+        mode.stop_renewing()
     host.log.event("run_end", actor=actor, mode="sync")
     return code

@@ -16,6 +16,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tandem import guard, receipts, workflow
@@ -107,15 +108,18 @@ def parse_subject(text: str) -> Subject | None:
 
 
 # -- begin, finish, commit ----------------------------------------------------------------
-def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> Started:
+def begin_turn(
+    host: Host, actor: Actor, *, gated: bool = True, lease_now: datetime | None = None
+) -> Started:
     """Mark ``actor``'s turn running with this process's lease (recovering a stale one).
 
     ``gated=False`` is async role mode: the turn starts whoever's turn the state says.
+    ``lease_now`` judges the old lease on its owner's clock (sync mode, clocks that differ).
     """
     with host.locked():
         current = host.read_state()
         now = host.clock()
-        stale = current.check_lease(actor, host.owner, now)
+        stale = current.check_lease(actor, host.owner, lease_now or now)
         if stale is not None:
             host.console.say(f"recovering stale turn (owner {stale})")
             host.log.event("recover", actor=actor, iteration=current.iteration, owner=stale)
@@ -128,8 +132,11 @@ def begin_turn(host: Host, actor: Actor, *, gated: bool = True) -> Started:
     return Started(started, host.branch)
 
 
-def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePolicy) -> Finished:
-    """Check what the agent did, then record ``result``: the state, then one commit.
+def finish_turn(
+    host: Host, started: Started, result: TurnResult, tree: TreePolicy, note: str = ""
+) -> Finished:
+    """Check what the agent did, then record ``result``: the state, then one commit
+    (``note`` ends its subject: ``stamp --force`` names the lease it released).
 
     A problem with the agent's git actions fails the turn and leaves it uncommitted (a
     commit would land on the wrong branch or in the middle of a merge); the written state
@@ -148,7 +155,8 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
         after = _transition(host, started.state, result, found or started.state, head)
         host.state_file.write(after)
     if problem is None:
-        commit_turn(host, after, selection, _subject_of(result, after), result)
+        title = _subject_of(result, after) + (f" {note}" if note else "")
+        commit_turn(host, after, selection, title, result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
     stop_reason = (found.exit_reason or "stop requested") if found and found.exit else None
     return Finished(after, result, stop_reason, committed=problem is None)

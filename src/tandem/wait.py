@@ -3,16 +3,28 @@
 The wait polls cheaply (``git ls-remote`` of the branch; a fetch only when it moved),
 backing off from 0.2 s to ``--poll-interval``, and keeps the stop check: a stop request
 that arrives while waiting, locally or from any clone, ends the wait cleanly.
+
+The same poll reads the lease renewal ref (``renewal.py``), so the wait shows the owner's
+liveness ("ralph on host-b, renewed 40s ago" / "owner silent for 22m00s, lease expired
+at …"), and a standby of the same actor waits behind a live owner and takes the turn over
+once its lease lapsed. Expiry is judged on the owner's clock as the renewals and claim
+commits show it, and only after the wait has seen one appear or watched long enough to
+(two renewal intervals and a poll), so a clock ahead never takes a live turn early. An
+unreachable remote is the run's ``Outage``: a heartbeat, never the end of the wait
+(unless ``sync.max_offline_secs``).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 from tandem.autocommit import Selection
-from tandem.errors import RemoteUnreachable, TandemError
+from tandem.errors import LeaseHeld, RemoteUnreachable, TandemError
 from tandem.interrupts import Interrupt
+from tandem.lease import Owner
 from tandem.logs import human_duration
+from tandem.renewal import Clocks, Renewal, extended, lease_ref, liveness, seen_ref
 from tandem.session import Session
 from tandem.state import Actor, State, other
 from tandem.turns import INIT_SUBJECT, commit_turn, honour_pending_stop
@@ -32,13 +44,22 @@ class Waiter:
         self.actor = actor
         self.interrupt = interrupt
         self.wait_on_peer_failure = wait_on_peer_failure
+        self.clocks = Clocks(self.host.console.warn)
+        self.renewal: Renewal | None = None
+        self._refs = (f"refs/heads/{session.remote.branch}", lease_ref(session.remote.branch))
+        self._watching = time.monotonic()
+        self._observed = False  # a renewal or claim seen as it appeared (clocks.offset known)
+
+    def lease_now(self) -> datetime:
+        """Now on the lease owner's clock, as far as the wait could tell."""
+        return self.clocks.theirs(self.host.clock())
 
     def wait(self) -> State | None:
         """The state once it is our turn; None if a stop request ended the wait."""
         host = self.host
-        started = last_beat = time.monotonic()
+        started = last_beat = self._watching = time.monotonic()
         interval = _FIRST_POLL
-        known = self.session.repo.rev_parse(self.session.remote.ref)
+        known = (self.session.repo.rev_parse(self.session.remote.ref), self._first_renewal())
         announced = False
         while True:
             if honour_pending_stop(host, self.actor, self.session.publish):
@@ -67,8 +88,8 @@ class Waiter:
             interval = min(interval * _BACKOFF, host.config.sync.poll_interval)
             moved = self._poll(known)
             if moved is not None:
-                known = moved
-                interval = _FIRST_POLL  # the peer is active: the handoff is near
+                interval = _FIRST_POLL if moved[0] != known[0] else interval
+                known = moved  # a moved branch: the peer is active, the handoff is near
 
     def _current(self) -> State | None:
         """The state in the work tree; galph creates a missing one, ralph waits for it."""
@@ -85,9 +106,23 @@ class Waiter:
         if state.expected_actor != self.actor:
             self._check_peer(state)
             return False
-        # our turn; a live lease of another process of our actor raises LeaseHeld
-        state.check_lease(self.actor, self.host.owner, self.host.clock())
-        return True
+        # our turn; a live lease of another process of our actor: wait behind it
+        state = extended(state, self.renewal)
+        try:
+            stale = state.check_lease(self.actor, self.host.owner, self.lease_now())
+        except LeaseHeld:
+            return False
+        return stale is None or self._watched_enough(state)
+
+    def _watched_enough(self, state: State) -> bool:
+        """An expired lease of another host is taken over only once the wait could have
+        seen its owner renew (clocks may differ; a renewal shows how much)."""
+        holder = Owner.parse(state.lease_owner or "")
+        if holder is not None and holder.host == self.host.owner.host:
+            return True  # this host's own process table decided
+        sync = self.host.config.sync
+        watched = time.monotonic() - self._watching
+        return self._observed or watched >= 2 * sync.renew_secs + sync.poll_interval
 
     def _check_peer(self, state: State) -> None:
         peer = other(self.actor)
@@ -107,23 +142,53 @@ class Waiter:
                 f"check that {other(self.actor)} is running, then restart",
             )
 
-    def _poll(self, known: str | None) -> str | None:
-        """One cheap look at the remote; fetch and catch up only if it moved."""
-        remote = self.session.remote
+    def _poll(self, known: tuple[str | None, str | None]) -> tuple[str | None, str | None] | None:
+        """One cheap look at the branch and the renewal ref; fetch only what moved."""
+        session = self.session
         try:
-            sha = self.session.repo.ls_remote(remote.name, remote.branch)
+            found = session.repo.ls_remote_refs(session.remote.name, self._refs)
+            sha, renewed = found.get(self._refs[0]), found.get(self._refs[1])
+            if renewed is not None and renewed != known[1]:
+                self._read_renewal(fresh=True)
+            if sha is not None and sha != known[0]:
+                session.catch_up()
+                self._saw_commit(sha)
         except RemoteUnreachable as exc:
-            self.host.console.warn(f"{exc.what}; still waiting")
+            session.outage.down("wait", exc)
             return None
-        if sha is None or sha == known:
-            return None
-        self.session.catch_up()
-        return sha
+        session.outage.up()
+        return None if (sha, renewed) == known else (sha or known[0], renewed)
+
+    def _first_renewal(self) -> str | None:
+        """The renewal the remote holds as the wait begins (its age is not yet known)."""
+        try:
+            self._read_renewal(fresh=False)
+        except RemoteUnreachable as exc:
+            self.session.outage.down("wait", exc)
+        return self.session.repo.rev_parse(seen_ref(self.session.remote.branch))
+
+    def _read_renewal(self, *, fresh: bool) -> None:
+        self.renewal = self.session.renewal()
+        if self.renewal is not None and fresh:
+            self._observed = True
+            self.clocks.saw(self.renewal.renewed_at, self.host.clock())
+
+    def _saw_commit(self, sha: str) -> None:
+        """A claim that just appeared carries its owner's clock in its commit time."""
+        state = self.host.read_state() if self.host.state_file.exists() else None
+        if state is None or not state.status.startswith("running-"):
+            return
+        stamp = self.session.repo.git("log", "-1", "--format=%ct", sha, check=False).text.strip()
+        if stamp.isdigit():
+            self._observed = True
+            self.clocks.saw(datetime.fromtimestamp(int(stamp), timezone.utc), self.host.clock())
 
     def _describe(self, state: State | None) -> str:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
-        holder = f", lease {state.lease_owner}" if state.lease_owner else ""
+        every = self.host.config.sync.renew_secs
+        alive = liveness(state, self.renewal, self.lease_now(), every)
+        holder = f"; {alive}" if alive else ""
         return (
             f"waiting for {self.actor}'s turn: iteration {state.iteration}, "
             f"{state.expected_actor}'s turn ({state.status}{holder})"

@@ -9,7 +9,7 @@ from typing import Any
 from tandem.autocommit import require_tree_for
 from tandem.commands.common import load_config, sync_overrides
 from tandem.config import actor_name
-from tandem.errors import StateError, UsageError
+from tandem.errors import LeaseHeld, StateError, UsageError
 from tandem.host import Host, open_host
 from tandem.logs import Console, Redactor
 from tandem.recovery import recover
@@ -51,7 +51,7 @@ def stamp(
             recover(host, sync=False)
         elif pull:
             session.catch_up()
-        started = _running(host, who, force=force, allow_dirty=allow_dirty)
+        started, released = _running(host, who, force=force, allow_dirty=allow_dirty)
         now = host.clock()
         result = TurnResult(
             who,
@@ -63,10 +63,13 @@ def stamp(
             reason="stamped by hand",
             failure=None if ok else (reason or "stamped failed by hand"),
         )
-        finished = finish_turn(host, started, result, "warn")
+        note = f"released={released}" if released else ""
+        finished = finish_turn(host, started, result, "warn", note)
         if session is not None and push and finished.committed:
             session.publish("the stamp")
     after = finished.state
+    if released:
+        print(f"tandem: released the lease of {released} (--force)")
     print(
         f"tandem: stamped {who} {'ok' if ok else 'fail'}: iteration {after.iteration}, "
         f"{after.expected_actor}'s turn ({after.status})"
@@ -74,8 +77,11 @@ def stamp(
     return 0
 
 
-def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> Started:
-    """``actor``'s turn running, as finishing needs it."""
+def _running(
+    host: Host, actor: Actor, *, force: bool, allow_dirty: bool
+) -> tuple[Started, str | None]:
+    """``actor``'s turn running, as finishing needs it, and the live-looking owner whose
+    lease ``--force`` released (SPEC §3.4.1: the manual recovery of a dead machine)."""
     current = host.read_state()
     if current.expected_actor != actor and not force:
         raise StateError(
@@ -85,6 +91,15 @@ def _running(host: Host, actor: Actor, *, force: bool, allow_dirty: bool) -> Sta
     if not allow_dirty:
         require_tree_for(host, actor, "commit or move them, or pass --allow-dirty")
     if current.status == f"running-{actor}" and current.expected_actor == actor:
-        current.check_lease(actor, host.owner, host.clock())  # a live owner is refused
-        return Started(current, host.branch)
-    return begin_turn(host, actor, gated=not force)
+        try:
+            current.check_lease(actor, host.owner, host.clock())  # a live owner is refused
+        except LeaseHeld as held:
+            if not force:
+                raise LeaseHeld(
+                    held.what,
+                    "if that machine is dead, stamp with --force to release its lease",
+                ) from None
+            host.log.event("lease_released", owner=current.lease_owner, by="stamp --force")
+            return Started(current, host.branch), current.lease_owner
+        return Started(current, host.branch), None
+    return begin_turn(host, actor, gated=not force), None

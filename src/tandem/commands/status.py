@@ -13,7 +13,8 @@ from tandem import ledger, workflow
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
 from tandem.logs import human_duration, read_events
-from tandem.state import State, parse_time
+from tandem.renewal import SKEW_WARN_SECS, ago, extended, liveness
+from tandem.state import State, format_time, parse_time
 from tandem.view import pause_words
 
 
@@ -55,8 +56,21 @@ def _remote_view(host: Host) -> dict[str, Any] | None:
     found = remote_view(host)
     if found is None:
         return None
-    where, state = found
-    return {"ref": where, **_describe(state, host)}
+    where, state, renewal = found
+    now = host.clock()
+    if renewal is not None and (renewal.renewed_at - now).total_seconds() > SKEW_WARN_SECS:
+        host.console.warn(
+            f"the lease owner's clock is {ago(now, renewal.renewed_at)} ahead of this one's "
+            "(its last renewal is in this machine's future); fix the clocks with NTP"
+        )
+    return {
+        "ref": where,
+        **_describe(state, host),
+        "lease_expires_at": extended(state, renewal).lease_expires_at,
+        "lease_expired": _expired(extended(state, renewal).lease_expires_at, now),
+        "liveness": liveness(state, renewal, now, host.config.sync.renew_secs),
+        "renewed_at": format_time(renewal.renewed_at) if renewal is not None else None,
+    }
 
 
 def history_totals(host: Host, ref: str) -> dict[str, Any]:
@@ -79,7 +93,7 @@ def _describe(state: State, host: Host) -> dict[str, Any]:
     now = host.clock()
     held = None
     if state.status.startswith("running-") and state.last_update:
-        held = human_duration((now - parse_time(state.last_update)).total_seconds())
+        held = ago(parse_time(state.last_update), now)
     return {
         "iteration": state.iteration,
         "expected_actor": state.expected_actor,
@@ -125,6 +139,18 @@ def _turn(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lease_lines(view: Mapping[str, Any]) -> list[str]:
+    """The owner's liveness (remote view) and the lease."""
+    lines = [f"  owner: {view['liveness']}"] if view.get("liveness") else []
+    if view["lease_owner"]:
+        expired = " (expired)" if view["lease_expired"] else ""
+        held = f", running for {view['running_for']}" if view["running_for"] else ""
+        lines.append(
+            f"  lease: {view['lease_owner']} until {view['lease_expires_at']}{expired}{held}"
+        )
+    return lines
+
+
 def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
     lines = []
     for label in ("local", "remote"):
@@ -137,12 +163,7 @@ def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
             f"{view['expected_actor']}'s turn, {view['status']}"
         )
         lines.append(f"  {view['step']}")
-        if view["lease_owner"]:
-            expired = " (expired)" if view["lease_expired"] else ""
-            held = f", running for {view['running_for']}" if view["running_for"] else ""
-            lines.append(
-                f"  lease: {view['lease_owner']} until {view['lease_expires_at']}{expired}{held}"
-            )
+        lines += _lease_lines(view)
         if view["failure"]:
             f = view["failure"]
             lines.append(
