@@ -309,10 +309,15 @@ def error_line(err: str) -> str:
     return lines[0]
 
 
-def assert_line(line: str, expected: str) -> None:
+def matches(line: str, expected: str) -> bool:
     """``line`` is exactly ``expected``, where each ``ANY`` in it matches any text."""
     pattern = ".*".join(re.escape(part) for part in expected.split(ANY))
-    assert re.fullmatch(pattern, line), f"{line!r}\n  is not\n{expected!r}"
+    return re.fullmatch(pattern, line) is not None
+
+
+def assert_line(line: str, expected: str) -> None:
+    """``line`` is exactly ``expected`` (``ANY`` as in ``matches``)."""
+    assert matches(line, expected), f"{line!r}\n  is not\n{expected!r}"
 
 
 def assert_one_line_error(err: str, message: str) -> None:

@@ -16,6 +16,7 @@ from helpers import (
     assert_line,
     assert_one_line_error,
     error_line,
+    git,
     make_host,
     snapshot,
     tandem,
@@ -108,7 +109,8 @@ def test_status_route_and_logs(tmp_path: Path) -> None:
     assert "<![CDATA[" in as_xml
     parsed = minidom.parseString(as_xml)  # noqa: S318 - tandem's own output
     commits = [node.getAttribute("commit") for node in parsed.getElementsByTagName("log")]
-    assert all(len(c) >= 7 for c in commits)
+    assert len(commits) == 2  # galph's and ralph's log, each naming the commit it stamped
+    assert all(git(host.root, "cat-file", "-t", c).strip() == "commit" for c in commits), commits
 
 
 def test_stop_command_makes_the_next_check_point_stop(tmp_path: Path) -> None:

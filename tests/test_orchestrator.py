@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import StubExecutor, git, make_host, open_test_host
+from helpers import ANY, StubExecutor, assert_line, git, make_host, open_test_host
 from tandem.errors import TurnFailed
 from tandem.execution import ExecResult, TurnContext
 from tandem.host import Policy
@@ -98,8 +98,11 @@ def test_failed_galph_turn_stops_at_once_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(TurnFailed) as caught:
         combined(host.root, 3, stub)
     message = str(caught.value)
-    assert message.startswith("galph turn failed at iteration 2 (prompt supervisor.md, agent stub)")
-    assert "exited with 2; log: logs/main/galph/iter-00002_" in message
+    assert_line(
+        message,
+        "galph turn failed at iteration 2 (prompt supervisor.md, agent stub): exited with 2; "
+        f"log: logs/main/galph/iter-00002_{ANY}_supervisor.log",
+    )
     state = host.state()
     assert (state["expected_actor"], state["status"], state["iteration"]) == ("galph", "failed", 2)
     assert state["failure"]["reason"] == "exited with 2"
