@@ -254,8 +254,11 @@ class Session:
                 self.outage.ride("claim", lambda: self.repo.push(*self._where))
             except PushRejected:
                 self._undo_claim(sha, base)
-                self._refuse_if_claimed(actor, seen)
+                self._refuse_if_claimed(actor, seen, self.check_remote_state(self.fetch() or ""))
                 self.catch_up()
+                # A push that raced another for the remote's ref lock is refused while the
+                # remote still shows the old state: what the catch-up brought decides.
+                self._refuse_if_claimed(actor, seen, self.host.read_state())
                 continue
             except TandemError:
                 self._undo_claim(sha, base)
@@ -274,9 +277,7 @@ class Session:
             "restart",
         )
 
-    def _refuse_if_claimed(self, actor: Actor, seen: State) -> None:
-        fetched = self.fetch() or ""
-        theirs = self.check_remote_state(fetched)
+    def _refuse_if_claimed(self, actor: Actor, seen: State, theirs: State | None) -> None:
         if theirs is None or theirs.same_turn(seen) or self._taken_over(actor, theirs):
             return
         self.host.log.event(
