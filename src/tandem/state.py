@@ -23,14 +23,24 @@ from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.files import atomic_write
 from tandem.lease import Owner
+from tandem.limits import PauseRecord, Spent
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
-STATUSES = ("idle", "running-galph", "waiting-ralph", "running-ralph", "complete", "failed")
-# Which statuses each actor's turn can start from (SPEC §3.3), besides its own running-*.
+STATUSES = (
+    "idle",
+    "running-galph",
+    "waiting-ralph",
+    "running-ralph",
+    "complete",
+    "failed",
+    "paused",
+)
+# Which statuses each actor's turn can start from (SPEC §3.3), besides its own running-*;
+# a paused turn (SPEC §14.2) is run again by the same actor.
 _STARTS_FROM: dict[Actor, tuple[str, ...]] = {
-    "galph": ("idle", "complete", "failed"),
-    "ralph": ("waiting-ralph", "failed"),
+    "galph": ("idle", "complete", "failed", "paused"),
+    "ralph": ("waiting-ralph", "failed", "paused"),
 }
 _KEY_ORDER = (
     "iteration",
@@ -45,6 +55,8 @@ _KEY_ORDER = (
     "last_prompt",
     "last_prompt_actor",
     "failure",
+    "pause",
+    "spent",
     "exit",
     "exit_reason",
 )
@@ -109,6 +121,8 @@ class State:
     last_prompt: str | None = None
     last_prompt_actor: Actor | None = None
     failure: Failure | None = None
+    pause: PauseRecord | None = None  # while status is "paused" (SPEC §14.2)
+    spent: Spent = field(default_factory=Spent)  # the loop's running totals (SPEC §14.4)
     exit: bool = False
     exit_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -157,12 +171,17 @@ class State:
                 "status": "complete",
                 "iteration": self.iteration + 1,
             }
-        return self._touch(now, **changes, **commit_field, failure=None, **_NO_LEASE)
+        return self._touch(now, **changes, **commit_field, failure=None, pause=None, **_NO_LEASE)
 
     def fail(self, failure: Failure, now: datetime) -> State:
         """The turn of ``failure.actor`` failed: it stays that actor's turn, ``failed``."""
         self._expect_running(failure.actor)
-        return self._touch(now, status="failed", failure=failure, **_NO_LEASE)
+        return self._touch(now, status="failed", failure=failure, pause=None, **_NO_LEASE)
+
+    def paused(self, pause: PauseRecord, now: datetime) -> State:
+        """The running turn waits out a limit: ``paused``, same actor, the lease kept."""
+        self._expect_running(self.expected_actor)
+        return self._touch(now, status="paused", pause=pause)
 
     def stamped(self, prompt: str | None, actor: Actor | None) -> State:
         """Record which prompt the last turn ran (router enabled, SPEC §4.5)."""
@@ -189,9 +208,12 @@ class State:
         Returns the old owner when the turn is to be taken over (SPEC §3.4.1: its owner is
         gone, or its lease expired), None when there is nothing to recover.
         """
-        if self.status != f"running-{actor}":
+        held = self.status == f"running-{actor}"
+        if not held and not (self.status == "paused" and self.expected_actor == actor):
             return None
         if self.lease_owner is None:
+            if not held:
+                return None  # a paused turn whose lease was released: anyone may go on
             return "an unknown process"
         holder = Owner.parse(self.lease_owner, self.lease_identity)
         expires = self.lease_expires_at
@@ -213,11 +235,15 @@ class State:
         data: dict[str, Any] = {}
         for key in _KEY_ORDER:
             value = getattr(self, key)
-            if key in ("exit", "exit_reason", "lease_identity") and not value:
+            if key in ("exit", "exit_reason", "lease_identity", "pause") and not value:
+                continue
+            if key == "spent" and value == Spent():
                 continue
             if isinstance(value, lease.Identity):
                 value = lease.identity_to_json(self.lease_owner or "", value)
-            data[key] = value.to_json() if isinstance(value, Failure) else value
+            data[key] = (
+                value.to_json() if isinstance(value, (Failure, PauseRecord, Spent)) else value
+            )
         data.update(self.extra)
         return data
 
@@ -358,6 +384,10 @@ def _from_dict(data: dict[str, Any], source: str) -> State:
         last_prompt=check.text("last_prompt"),
         last_prompt_actor=cast("Actor | None", check.choice("last_prompt_actor", ACTORS, True)),
         failure=None if failure is None else _failure(failure, source),
+        pause=check.pause("pause", status),
+        spent=Spent.from_json(
+            check.data.get("spent") if isinstance(check.data.get("spent"), dict) else None
+        ),
         exit=check.boolean("exit"),
         exit_reason=check.text("exit_reason"),
         extra={k: v for k, v in data.items() if k not in _KEY_ORDER},
@@ -435,6 +465,17 @@ class _Checker:
     def identity(self, key: str, owner: str | None) -> lease.Identity | None:
         try:
             return lease.identity_from_json(self.data.get(key), owner)
+        except ValueError as exc:
+            raise self._bad(key, str(exc)) from None
+
+    def pause(self, key: str, status: str) -> PauseRecord | None:
+        value = self.data.get(key)
+        if value is None:
+            if status == "paused":
+                raise self._bad(key, "an object (the status is paused)")
+            return None
+        try:
+            return PauseRecord.from_json(value)
         except ValueError as exc:
             raise self._bad(key, str(exc)) from None
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tandem import guard, receipts
+from tandem import guard, limits, receipts, unattended
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
 from tandem.git import Status
@@ -52,7 +52,8 @@ class Finished:
 # -- the commit-subject grammar (SPEC §7.3, §8.2) ----------------------------------------
 _SUBJECT = re.compile(
     r"^\[SYNC i=(?P<iteration>\d+)\] actor=(?P<actor>galph|ralph)"
-    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|running$)"
+    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|paused(?= |$)"
+    r"|running$)"
 )
 
 
@@ -62,12 +63,16 @@ class Subject:
 
     iteration: int
     actor: Actor
-    status: str  # "running" (a claim), "ok" or "fail" (a stamp)
+    status: str  # "running" (a claim), "ok", "fail" or "paused" (a stamp)
 
 
 def turn_subject(actor: Actor, ok: bool, after: State, prompt: str | None) -> str:
     """The subject of a turn's stamp: ``[SYNC i=N] actor=A → next=B status=ok prompt=P``."""
     shown = f" prompt={prompt}" if prompt else ""
+    if after.status == "paused" and after.pause is not None:
+        return (
+            f"[SYNC i={after.iteration}] actor={actor} status=paused{shown} kind={after.pause.kind}"
+        )
     if not ok:
         return f"[SYNC i={after.iteration}] actor={actor} status=fail{shown}"
     sha = getattr(after, f"{actor}_commit")
@@ -144,6 +149,8 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
     if problem is None:
         commit_turn(host, after, selection, _subject_of(result, after), result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
+    if after.status == "paused":
+        unattended.announce_pause(host, after)
     stop_reason = (found.exit_reason or "stop requested") if found and found.exit else None
     return Finished(after, result, stop_reason, committed=problem is None)
 
@@ -152,10 +159,15 @@ def _transition(
     host: Host, running: State, result: TurnResult, found: State, head: str | None
 ) -> State:
     """The state after the turn; the stop request is cleared, keys others added are kept."""
+    pause = None if result.ok else unattended.pause_of(host, running, result)
     if result.ok:
         after = running.succeed(result.actor, host.clock(), head)
+    elif isinstance(pause, limits.PauseRecord):
+        after = running.paused(pause, host.clock())
     else:
-        after = running.fail(_failure(result), host.clock())
+        failed = result if pause is None else dataclasses.replace(result, failure=pause)
+        after = running.fail(_failure(failed), host.clock())
+    after = dataclasses.replace(after, spent=unattended.spent_after(running.spent, result))
     if host.config.router.enabled and result.prompt is not None:
         after = after.stamped(result.prompt, result.actor)
     return dataclasses.replace(after, exit=False, exit_reason=None, extra=found.extra)
@@ -266,6 +278,7 @@ def stopped_after(host: Host, finished: Finished) -> bool:
 def _announce_stop(host: Host, reason: str, actor: Actor | None, iteration: int) -> None:
     host.log.event("stop", actor=actor, iteration=iteration, reason=reason)
     host.console.say(f"stopping: {reason}")
+    unattended.notify(host, "stop", f"stopping: {reason}", actor=actor, iteration=iteration)
 
 
 def raise_if_failed(result: TurnResult) -> None:
@@ -274,6 +287,18 @@ def raise_if_failed(result: TurnResult) -> None:
         raise Interrupted(f"{result.actor} turn interrupted at iteration {result.iteration}")
     if not result.ok:
         raise TurnFailed(describe_failure(result))
+
+
+def _notify_failure(host: Host, finished: Finished) -> None:
+    result = finished.result
+    if result.ok or result.status is TurnStatus.INTERRUPTED:
+        return
+    failure = finished.state.failure
+    unattended.notify(
+        host, "failure", describe_failure(result), actor=result.actor,
+        iteration=result.iteration, kind=result.kind.value if result.kind else None,
+        reason=failure.reason if failure else result.failure,
+    )  # fmt: skip
 
 
 def describe_failure(result: TurnResult) -> str:
@@ -302,14 +327,20 @@ def play(
     *,
     start: Callable[[Actor], Started],
     tree: TreePolicy,
+    interrupt: Interrupt | None = None,
 ) -> Finished:
-    """Start (``start``: begin or claim), run and finish one turn.
+    """Start (``start``: begin or claim), run and finish one turn; a transient failure
+    is run again first, up to ``agent.retries`` times (SPEC §14.3).
 
     The result is recorded (state and commit) but not judged: callers publish it first,
     then call ``stopped_after``.
     """
     started = start(actor)
-    result = run_turn(actor, started.state, ctx, executor, host.log, clock=host.clock)
+
+    def attempt() -> TurnResult:
+        return run_turn(actor, started.state, ctx, executor, host.log, clock=host.clock)
+
+    result = unattended.retried(host, attempt(), attempt, interrupt)
     return finish_turn(host, started, result, tree)
 
 
@@ -344,11 +375,23 @@ def run_loop(
     """The loop of every mode: for each scheduled actor, prepare → play → publish → judge."""
     ctx, executor, interrupt = turn
     for actor in schedule:
-        interrupt.check()
-        if not mode.prepare(actor):
-            return 0
-        finished = play(host, actor, ctx, executor, start=mode.start, tree=mode.tree)
-        brought_in = mode.publish(finished)
+        finished = None
+        while finished is None or finished.state.status == "paused":  # SPEC §14.2
+            if finished is not None and finished.stop_reason is not None:
+                _announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
+                return 0  # the state stays paused: a restart waits out the rest
+            interrupt.check()
+            if not mode.prepare(actor) or unattended.budget_stop(host, actor, host.read_state()):
+                return 0
+            unattended.wait_out_pause(host, actor, interrupt, getattr(mode, "renew", None))
+            finished = play(
+                host, actor, ctx, executor, start=mode.start, tree=mode.tree, interrupt=interrupt
+            )
+            brought_in = mode.publish(finished)
+        _notify_failure(host, finished)
         if stopped_after(host, finished) or (brought_in and mode.stop_check(actor)):
             return 0
+        if unattended.budget_stop(host, actor, finished.state):
+            return 0
+    unattended.notify(host, "done", "the loop ran all its iterations")
     return 0
