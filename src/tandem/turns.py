@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tandem import guard, limits, receipts, unattended
+from tandem import guard, receipts, unattended
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
 from tandem.git import Status
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
+from tandem.limits import PauseRecord
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor, TurnResult, run_turn
 from tandem.runner import Status as TurnStatus
@@ -144,7 +145,10 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
         if rewritten:
             result = _failed(result, rewritten)
         head = status.head[:12] if status is not None and status.head else None
-        after = _transition(host, started.state, result, found or started.state, head)
+        pause = None if result.ok else unattended.pause_of(host, started.state, result)
+        if isinstance(pause, str):  # it may not pause any longer: it fails, saying why
+            result, pause = dataclasses.replace(result, failure=pause), None
+        after = _transition(host, started.state, result, found or started.state, head, pause)
         host.state_file.write(after)
     if problem is None:
         commit_turn(host, after, selection, _subject_of(result, after), result)
@@ -156,17 +160,20 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
 
 
 def _transition(
-    host: Host, running: State, result: TurnResult, found: State, head: str | None
+    host: Host,
+    running: State,
+    result: TurnResult,
+    found: State,
+    head: str | None,
+    pause: PauseRecord | None,
 ) -> State:
     """The state after the turn; the stop request is cleared, keys others added are kept."""
-    pause = None if result.ok else unattended.pause_of(host, running, result)
     if result.ok:
         after = running.succeed(result.actor, host.clock(), head)
-    elif isinstance(pause, limits.PauseRecord):
+    elif pause is not None:
         after = running.paused(pause, host.clock())
     else:
-        failed = result if pause is None else dataclasses.replace(result, failure=pause)
-        after = running.fail(_failure(failed), host.clock())
+        after = running.fail(_failure(result), host.clock())
     after = dataclasses.replace(after, spent=unattended.spent_after(running.spent, result))
     if host.config.router.enabled and result.prompt is not None:
         after = after.stamped(result.prompt, result.actor)
