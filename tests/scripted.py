@@ -77,3 +77,12 @@ class FastInterrupt(Interrupt):
             self.skipped.append(seconds)
             return self.fired
         return super().sleep(seconds)
+
+
+class CtrlC(Interrupt):
+    """An ``Interrupt`` that fires at the first wait, as Ctrl-C during a pause would."""
+
+    def sleep(self, seconds: float) -> bool:
+        """Fire at once."""
+        self.trigger()
+        return True

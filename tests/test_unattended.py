@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from helpers import git, make_host, open_test_host
-from scripted import FastInterrupt, Outcome, ScriptedExecutor
-from tandem.errors import TurnFailed
+from helpers import git, make_host, open_test_host, tandem
+from scripted import CtrlC, FastInterrupt, Outcome, ScriptedExecutor
+from tandem.errors import Interrupted, TurnFailed
 from tandem.execution import FailureKind
 from tandem.interrupts import Interrupt
 from tandem.notify import Notifier
@@ -61,6 +61,26 @@ def test_a_usage_limit_pauses_then_the_same_turn_runs_again_and_completes(
     assert host.state()["status"] == "complete"
     assert "pause" not in host.state()
     assert host.state()["spent"]["turns"] == 3
+    receipt = git(host.root, "log", "-1", "--format=%B", "HEAD~2")
+    assert "Tandem-Result: pause:usage_limit" in receipt
+
+
+def test_ctrl_c_during_a_pause_leaves_it_paused_and_a_restart_waits_out_the_rest(
+    tmp_path: Path,
+) -> None:
+    host = make_host(tmp_path)
+    agent = ScriptedExecutor(host.root, {"galph": [Outcome(USAGE, reset_in=2.5)]})
+    with pytest.raises(Interrupted):
+        combined(host.root, 1, agent, CtrlC())
+    state = host.state()
+    assert (state["status"], state["pause"]["kind"]) == ("paused", "usage_limit")
+    shown = tandem(host.root, "status", env=host.env())
+    assert "paused: galph usage_limit until" in shown.out
+    assert "the turn reruns then" in shown.out
+    assert "spent: $0.00, 0 tokens, 1 turns" in shown.out
+    assert combined(host.root, 1, agent) == 0
+    assert agent.runs == [("galph", 1), ("galph", 1), ("ralph", 1)]  # no extra run
+    assert host.state()["status"] == "complete"
 
 
 def test_max_pause_secs_ends_the_pause_with_the_turn_failed_with_its_kind(tmp_path: Path) -> None:

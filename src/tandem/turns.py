@@ -148,6 +148,8 @@ def finish_turn(host: Host, started: Started, result: TurnResult, tree: TreePoli
         pause = None if result.ok else unattended.pause_of(host, started.state, result)
         if isinstance(pause, str):  # it may not pause any longer: it fails, saying why
             result, pause = dataclasses.replace(result, failure=pause), None
+        elif pause is not None:
+            result = dataclasses.replace(result, status=TurnStatus.PAUSED)
         after = _transition(host, started.state, result, found or started.state, head, pause)
         host.state_file.write(after)
     if problem is None:

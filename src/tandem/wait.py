@@ -12,6 +12,7 @@ import time
 from tandem.autocommit import Selection
 from tandem.errors import RemoteUnreachable, TandemError
 from tandem.interrupts import Interrupt
+from tandem.limits import peer_line
 from tandem.logs import human_duration
 from tandem.session import Session
 from tandem.state import Actor, State, other
@@ -40,6 +41,7 @@ class Waiter:
         interval = _FIRST_POLL
         known = self.session.repo.rev_parse(self.session.remote.ref)
         announced = False
+        shown_pause: object = None
         while True:
             if honour_pending_stop(host, self.actor, self.session.publish):
                 return None
@@ -57,6 +59,9 @@ class Waiter:
                 host.log.event(
                     "wait_start", actor=self.actor, iteration=state.iteration if state else None
                 )
+            if state is not None and state.status == "paused" and state.pause != shown_pause:
+                shown_pause = state.pause  # the peer waits out a limit: say so, keep waiting
+                host.console.say(self._describe(state))
             now = time.monotonic()
             self._check_limits(now - started)
             if now - last_beat >= host.config.agent.heartbeat_secs > 0:
@@ -123,6 +128,9 @@ class Waiter:
     def _describe(self, state: State | None) -> str:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
+        if state.status == "paused" and state.pause is not None:
+            line = peer_line(state.expected_actor, state.pause.kind, state.pause.until, time.time())
+            return f"waiting for {self.actor}'s turn: {line}"
         holder = f", lease {state.lease_owner}" if state.lease_owner else ""
         return (
             f"waiting for {self.actor}'s turn: iteration {state.iteration}, "
