@@ -76,3 +76,20 @@ def test_a_completed_run_notifies_done(tmp_path: Path) -> None:
     run = tandem(host.root, "run", "--iterations", "1", env=host.env())
     assert run.code == 0, run.err
     assert [json.loads(line)["event"] for line in got.read_text().splitlines()] == ["done"]
+
+
+def test_init_writes_the_limits_and_a_commented_notify_example_that_loads(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    assert tandem(root, "init").code == 0
+    text = (root / "orchestration.yaml").read_text()
+    assert "# notify:" in text
+    assert "#   command: [python3, notify.py]" in text
+    shown = tandem(root, "config")
+    assert shown.code == 0, shown.err
+    assert "limits.max_cost_usd: null" in shown.out
+    uncommented = text.replace("# notify:", "notify:").replace("#   command:", "  command:")
+    (root / "orchestration.yaml").write_text(uncommented)
+    assert "notify.command: [python3, notify.py]" in tandem(root, "config").out
