@@ -381,7 +381,12 @@ def run_loop(
     schedule: Iterable[Actor],
     turn: tuple[RouterContext, PromptExecutor, Interrupt],
 ) -> int:
-    """The loop of every mode: for each scheduled actor, prepare → play → publish → judge."""
+    """The loop of every mode: for each scheduled actor, prepare → play → publish → judge.
+
+    A paused turn (SPEC §14.2) is prepared, waited out and played again before the
+    schedule moves on; a mode with a ``renew()`` method has it called at each heartbeat of
+    that wait (sync mode's lease renewal). Budgets are checked at both check points.
+    """
     ctx, executor, interrupt = turn
     for actor in schedule:
         finished = None
