@@ -236,6 +236,11 @@ def _windows(
             found.append((when, until))
         if event["event"] == "retry":
             found.append((when, when + float(event["delay_secs"])))
+    # a wait ends early when a turn starts (a SIGKILLed run's restart retries at once)
+    starts = [
+        when for event, when in zip(events, at, strict=True) if event["event"] == "turn_start"
+    ]
+    found = [(a, min([b, *(t for t in starts if t > a)])) for a, b in found]
     merged: list[tuple[float, float]] = []
     for start, end in sorted((max(a, run[0]), min(b, run[1])) for a, b in found):
         if merged and start <= merged[-1][1]:
