@@ -14,12 +14,13 @@ import pytest
 
 from helpers import git, make_host, open_test_host, tandem
 from scripted import CtrlC, FastInterrupt, Outcome, ScriptedExecutor
-from tandem.errors import Interrupted, TurnFailed
+from tandem.errors import Interrupted, StateError, TurnFailed
 from tandem.execution import FailureKind
 from tandem.interrupts import Interrupt
 from tandem.notify import Notifier
 from tandem.orchestrator import run_combined
 from tandem.router import RouterContext
+from tandem.state import parse
 
 USAGE = FailureKind.USAGE_LIMIT
 
@@ -175,3 +176,37 @@ def notified(root: Path, iterations: int, agent: ScriptedExecutor, command: tupl
 
 def events(root: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (root / "logs/main/events.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("pause", "says"),
+    [
+        (None, "field 'pause' must be an object (the status is paused)"),
+        ({"actor": "galph", "iteration": 1, "kind": "agent", "until": "x"}, "usage_limit"),
+        ({"actor": "galph", "iteration": 1, "kind": "rate_limit", "until": 5}, "ISO 8601"),
+    ],
+)
+def test_a_bad_pause_in_the_state_file_is_an_error_naming_the_field(
+    pause: object, says: str
+) -> None:
+    data = {"iteration": 1, "expected_actor": "ralph", "status": "paused", "pause": pause}
+    with pytest.raises(StateError, match="pause") as raised:
+        parse(json.dumps(data), "sync/state.json")
+    assert says in str(raised.value)
+
+
+def test_a_pause_round_trips_through_the_file_with_either_actor() -> None:
+    data = {
+        "iteration": 4,
+        "expected_actor": "ralph",
+        "status": "paused",
+        "pause": {"actor": "ralph", "iteration": 4, "prompt": "main.md", "kind": "rate_limit",
+                  "reason": "codex rate limit", "until": "2026-12-03T20:40:00Z"},
+        "spent": {"cost_usd": 1.5, "tokens": 10, "turns": 7},
+    }  # fmt: skip
+    state = parse(json.dumps(data), "s")
+    assert state.pause is not None
+    assert state.pause.until == pytest.approx(1796330400.0)
+    again = parse(state.dumps(), "s")
+    assert again == state
+    assert again.to_json()["spent"] == {"cost_usd": 1.5, "tokens": 10, "turns": 7}
