@@ -173,6 +173,8 @@ def soak(mode: str, minutes: float, kill_every: float, rng: random.Random) -> di
         if time.monotonic() >= next_kill:
             rng.choice(sups).kill()
             next_kill = time.monotonic() + rng.expovariate(1 / kill_every)
+    for sup in sups:  # all first: a peer that sees the other's interrupted turn is no fault
+        sup.stopping = True
     for sup in sups:
         sup.stop()
     wall = time.monotonic() - began

@@ -1,7 +1,7 @@
-"""Pauses with the real claude against the fake model server (SPEC §14.2): a subscription
-limit that resets a few seconds ahead pauses the turn, keeps what the agent wrote, and the
-same turn then completes; in combined mode, across two clones in sync mode, and across a
-Ctrl-C."""
+"""Pauses with the real claude and gemini against the fake model server (SPEC §14.2): a
+subscription limit that resets a few seconds ahead pauses the turn, keeps what the agent
+wrote, and the same turn then completes; in combined mode, across two clones in sync mode,
+and across a Ctrl-C; gemini's per-minute quota pauses for the time it asks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from e2e.e2e_support import CLAUDE, WRITE_WORK, Lab, Setup, wait_for
-from fakes.record import CLAUDE_LIMIT_HEADERS, CLAUDE_OAUTH, RATE_LIMITED
+from e2e.e2e_support import CLAUDE, GEMINI, WRITE_WORK, Lab, Setup, wait_for
+from fakes.record import CLAUDE_LIMIT_HEADERS, CLAUDE_OAUTH, GEMINI_PER_MINUTE, RATE_LIMITED
 from helpers import git, start_tandem
 
 Step = dict[str, Any]
@@ -130,3 +130,20 @@ def test_sync_mode_the_peer_waits_out_the_pause_and_never_fails(lab: Lab, tmp_pa
     final = json.loads(git(remote, "show", "main:sync/state.json"))
     assert (final["iteration"], final["status"]) == (2, "complete")
     assert final["spent"]["turns"] == 3  # the pause, galph's rerun and ralph's turn
+
+
+@pytest.mark.e2e
+def test_gemini_a_per_minute_quota_pauses_then_the_turn_completes(lab: Lab) -> None:
+    # general.maxAttempts is 1 (fakes.servers): gemini gives up at once and says when to
+    # retry ("Please retry in 2s"); tandem pauses that long, then reruns the turn until
+    # the fake quota lifts.
+    quota = {**GEMINI_PER_MINUTE[0], "lifts_at": int(time.time()) + 20}
+    setup = lab.setup(GEMINI, [quota, *TURN])
+    run, _ = setup.tandem("run", "--iterations", "1")
+    assert run.code == 0, run.err
+    pauses = setup.events("pause")
+    assert pauses, run.out
+    assert {p["kind"] for p in pauses} == {"rate_limit"}
+    assert "paused: gemini rate limit until" in run.out + run.err
+    state = setup.state()
+    assert (state["iteration"], state["status"]) == (2, "complete")
