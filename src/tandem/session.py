@@ -276,6 +276,7 @@ class Session:
                 self._undo_claim(sha, base)
                 self._refuse_if_claimed(actor, seen)
                 self.catch_up()
+                self._refuse_if_moved_on(actor, seen)
                 continue
             except TandemError:
                 self._undo_claim(sha, base)
@@ -309,6 +310,19 @@ class Session:
             f"turn claimed elsewhere: {self.remote.shown} now says {theirs.status} at "
             f"iteration {theirs.iteration} (lease {theirs.lease_owner})",
             "nothing ran here; let that process finish",
+        )
+
+    def _refuse_if_moved_on(self, actor: Actor, seen: State) -> None:
+        """A dead owner's claim seen in the remote may have been finished by then: once
+        caught up, a turn that is no longer ``actor``'s at ``seen``'s iteration was run
+        elsewhere."""
+        now = self.host.read_state()
+        if (now.expected_actor, now.iteration) == (actor, seen.iteration):
+            return
+        raise ClaimedElsewhere(
+            f"turn claimed elsewhere: {self.remote.shown} now says {now.status} at "
+            f"iteration {now.iteration}",
+            "nothing ran here; the turn was run by another process",
         )
 
     def _taken_over(self, actor: Actor, theirs: State) -> bool:
