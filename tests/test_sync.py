@@ -173,7 +173,7 @@ def lost_race_lines(iteration: int) -> tuple[str, ...]:
     """The one line of the process that lost the race for galph's turn at ``iteration``."""
     return (
         f"tandem: error: turn claimed elsewhere: origin/main now says {ANY} at iteration "
-        f"{iteration} (lease {ANY}); nothing ran here; let that process finish",
+        f"{iteration}{ANY}; nothing ran here; let that process finish",
         f"tandem: error: galph's turn at iteration {iteration} is held by {ANY} (lease until "
         f"{ANY}); wait for it to finish, or stop that process; an expired lease is taken over",
         f"tandem: error: gave up waiting for galph's turn after {ANY} (--max-wait-sec); "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tandem import legacy, yamlfile
 from tandem.checks import (
     MAX_BYTES,
+    MAX_COUNT,
     actor_name,
     argv,
     boolean,
@@ -60,6 +61,7 @@ GALPH_GLOBS = (
     ".gitattributes",
 )
 GIT_TIMEOUT_MAX = 3600.0  # a git command silent for an hour is not making progress
+MAX_TOKENS = 10**15  # a budget in tokens may be far above a count of iterations
 _LINE = 200  # problems shown in one error line; the rest are counted (rule 7)
 
 
@@ -88,6 +90,7 @@ SCHEMA: dict[str, Any] = {
         "timeout_secs": number(0),
         "kill_grace_secs": number(0),
         "heartbeat_secs": number(0),
+        "retries": integer(0, 100),
     },
     "sync": {
         "remote": string,
@@ -112,6 +115,18 @@ SCHEMA: dict[str, Any] = {
         "report_path_globs": str_list,
         "tracked_output_globs": str_list,
         "tracked_output_extensions": str_list,
+    },
+    "limits": {
+        "pause": boolean,
+        "max_pause_secs": number(0),
+        "max_cost_usd": opt(number(0, MAX_COUNT)),
+        "max_tokens": opt(integer(0, MAX_TOKENS)),
+        "max_turns": opt(integer(0)),
+    },
+    "notify": {
+        "on": str_list,
+        "command": opt(argv),
+        "urls": str_list,
     },
     "workflow": {
         "name": string,
@@ -145,6 +160,27 @@ class AgentConfig:
     timeout_secs: float = 7200.0
     kill_grace_secs: float = 10.0
     heartbeat_secs: float = 60.0
+    retries: int = 0  # reruns of a turn that failed with a transient error (SPEC §14.3)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """``limits:``: pauses for usage limits and the loop's budgets (SPEC §14.2, §14.4)."""
+
+    pause: bool = True
+    max_pause_secs: float = 86400.0
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    max_turns: int | None = None
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """``notify:``: who hears about failures, pauses, budgets, stops (SPEC §16)."""
+
+    on: tuple[str, ...] = ("failure", "pause", "budget", "stop", "done")
+    command: tuple[str, ...] | None = None
+    urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +255,8 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     autocommit: AutocommitConfig = field(default_factory=AutocommitConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     # where each dotted key's value came from, legacy names met, warnings to show once
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     mapped: tuple[str, ...] = field(default=(), compare=False)
@@ -436,6 +474,8 @@ def _build(values: dict[str, Any], root: Path, source: Path | None) -> Config:
         sync=SyncConfig(**values.get("sync", {})),
         autocommit=_autocommit(dict(values.get("autocommit", {}))),
         workflow=WorkflowConfig(**workflow),
+        limits=LimitsConfig(**values.get("limits", {})),
+        notify=NotifyConfig(**values.get("notify", {})),
     )
 
 

@@ -26,6 +26,7 @@ class Status(enum.Enum):
     OK = "ok"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    PAUSED = "paused"  # a turn only: it hit a usage or rate limit and runs again (§14.2)
 
 
 class FailureKind(enum.Enum):

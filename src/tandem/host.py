@@ -24,6 +24,7 @@ from tandem.errors import NotAGitRepo, TandemError
 from tandem.git import Repo
 from tandem.lease import Owner, this_owner
 from tandem.logs import Console, Logbook
+from tandem.notify import Notifier
 from tandem.state import State, StateFile, utcnow
 
 NO_GIT_BRANCH = "local"
@@ -67,6 +68,7 @@ class Host:
     clock: Callable[[], datetime] = utcnow
     policy: Policy = Policy()
     agent_versions: dict[str, str | None] = field(default_factory=dict)  # for receipts
+    notifier: Notifier | None = None  # notify: (SPEC §16); None when nothing listens
     _upkeep: _Upkeep = field(default_factory=_Upkeep, repr=False)
 
     @property

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from tandem.logs import human_duration
-
 PauseKind = Literal["usage_limit", "rate_limit"]
 PAUSED_KINDS: frozenset[str] = frozenset({"usage_limit", "rate_limit"})
 RETRIED_KINDS: frozenset[str] = frozenset({"transient"})
@@ -173,7 +171,79 @@ def short_duration(seconds: float) -> str:
         return f"{days}d{rest // 3600:02d}h"
     if total >= 3600:
         return f"{total // 3600}h{rest % 3600 // 60:02d}m"
+    from tandem.logs import human_duration  # logs reads the state, which holds our values
+
     return human_duration(total)
+
+
+@dataclass(frozen=True)
+class PauseRecord:
+    """The state's ``pause`` while a turn waits out a limit (SPEC §14.2).
+
+    Besides the fields of §14.2, ``since`` (when this turn first paused) and ``waits``
+    (how many pauses it had) let a restart keep ``max_pause_secs`` and the backoff.
+    """
+
+    actor: str
+    iteration: int
+    prompt: str | None
+    kind: str
+    reason: str
+    until: float  # Unix seconds
+    since: float
+    waits: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The object stored under ``pause`` (times as ISO 8601 UTC)."""
+        return {
+            "actor": self.actor,
+            "iteration": self.iteration,
+            "prompt": self.prompt,
+            "kind": self.kind,
+            "reason": self.reason,
+            "until": stamp(self.until),
+            "since": stamp(self.since),
+            "waits": self.waits,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> PauseRecord:
+        """Parse a stored ``pause``; ValueError naming what is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("an object {actor, iteration, prompt, kind, reason, until}")
+        kind, waits = data.get("kind"), data.get("waits", 1)
+        if kind not in PAUSED_KINDS:
+            raise ValueError("a pause whose kind is usage_limit or rate_limit")
+        iteration, actor = data.get("iteration"), data.get("actor")
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 1:
+            raise ValueError("a pause with an iteration ≥ 1")
+        if actor not in ("galph", "ralph") or not isinstance(waits, int):
+            raise ValueError("a pause with an actor (galph or ralph) and a count of waits")
+        prompt, reason = data.get("prompt"), data.get("reason")
+        until = _unix(data.get("until"))
+        return cls(
+            str(actor),
+            iteration,
+            prompt if isinstance(prompt, str) else None,
+            str(kind),
+            reason if isinstance(reason, str) else str(kind),
+            until,
+            _unix(data.get("since", data.get("until"))),
+            max(waits, 1),
+        )
+
+
+def _unix(value: object) -> float:
+    """An ISO 8601 UTC time of the state as Unix seconds; ValueError if it is not one."""
+    if not isinstance(value, str):
+        raise ValueError("a pause with 'until' as an ISO 8601 UTC time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("a pause with 'until' as an ISO 8601 UTC time") from None
+    if moment.tzinfo is None:
+        raise ValueError("a pause with 'until' in UTC (ending in Z)")
+    return moment.timestamp()
 
 
 # -- retries -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ INSTALL_HINT = "pip install 'tandem[notify]'"
 _MIN_MASKED = 4  # shorter argv elements (-H, -d) are not worth masking
 
 
-def event(kind: str, message: str, **fields: Any) -> dict[str, Any]:
+def event(kind: str, message: str, /, **fields: Any) -> dict[str, Any]:
     """A notification: ``{"event": kind, "message": ..., "time": ..., "host": ...,
     **fields}`` (actor, iteration, reason, until... as the kind has them)."""
     now = format_time(utcnow())

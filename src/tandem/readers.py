@@ -65,6 +65,17 @@ def seconds(value: str) -> float:
     return seconds
 
 
+def amount(value: str) -> float:
+    """A finite, non-negative amount (of US dollars: ``--max-cost 50``)."""
+    try:
+        found = float(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an amount") from None
+    if not math.isfinite(found) or found < 0:
+        raise ValueError(f"must be 0 or more, not {value}")
+    return found
+
+
 def items(value: str) -> list[str]:
     """A comma-separated list, blanks dropped (``a.md, b.md``)."""
     return [item.strip() for item in value.split(",") if item.strip()]

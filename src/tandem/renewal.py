@@ -139,7 +139,7 @@ class Renewer:
         """One renewal now; False if the remote could not take it (it is tried again)."""
         state, now = self._state, self._clock()
         assert state.lease_owner is not None, "a running turn has an owner"
-        actor: Actor = "galph" if state.status == "running-galph" else "ralph"
+        actor: Actor = state.expected_actor  # the owner's actor, running or paused
         renewal = Renewal(
             state.lease_owner,
             actor,

@@ -287,9 +287,10 @@ class Session:
             owner=theirs.lease_owner,
             status=theirs.status,
         )
+        lease = f" (lease {theirs.lease_owner})" if theirs.lease_owner else ""
         raise ClaimedElsewhere(
             f"turn claimed elsewhere: {self.remote.shown} now says {theirs.status} at "
-            f"iteration {theirs.iteration} (lease {theirs.lease_owner})",
+            f"iteration {theirs.iteration}{lease}",
             "nothing ran here; let that process finish",
         )
 

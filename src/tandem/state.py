@@ -23,14 +23,24 @@ from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.files import atomic_write
 from tandem.lease import Owner
+from tandem.limits import PauseRecord, Spent
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
-STATUSES = ("idle", "running-galph", "waiting-ralph", "running-ralph", "complete", "failed")
-# Which statuses each actor's turn can start from (SPEC §3.3), besides its own running-*.
+STATUSES = (
+    "idle",
+    "running-galph",
+    "waiting-ralph",
+    "running-ralph",
+    "complete",
+    "failed",
+    "paused",
+)
+# Which statuses each actor's turn can start from (SPEC §3.3), besides its own running-*;
+# a paused turn (SPEC §14.2) is run again by the same actor.
 _STARTS_FROM: dict[Actor, tuple[str, ...]] = {
-    "galph": ("idle", "complete", "failed"),
-    "ralph": ("waiting-ralph", "failed"),
+    "galph": ("idle", "complete", "failed", "paused"),
+    "ralph": ("waiting-ralph", "failed", "paused"),
 }
 _KEY_ORDER = (
     "iteration",
@@ -47,6 +57,8 @@ _KEY_ORDER = (
     "workflow",
     "step",
     "failure",
+    "pause",
+    "spent",
     "exit",
     "exit_reason",
 )
@@ -129,6 +141,8 @@ class State:
     workflow: str | None = None  # written only for a workflow other than standard (SPEC §18)
     step: int | None = None
     failure: Failure | None = None
+    pause: PauseRecord | None = None  # while status is "paused" (SPEC §14.2)
+    spent: Spent = field(default_factory=Spent)  # the loop's running totals (SPEC §14.4)
     exit: bool = False
     exit_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -189,6 +203,7 @@ class State:
             step=after.step,
             **commit_field,
             failure=None,
+            pause=None,
             **_NO_LEASE,
         )
 
@@ -206,7 +221,12 @@ class State:
     def fail(self, failure: Failure, now: datetime) -> State:
         """The turn of ``failure.actor`` failed: it stays that actor's turn, ``failed``."""
         self._expect_running(failure.actor)
-        return self._touch(now, status="failed", failure=failure, **_NO_LEASE)
+        return self._touch(now, status="failed", failure=failure, pause=None, **_NO_LEASE)
+
+    def paused(self, pause: PauseRecord, now: datetime) -> State:
+        """The running turn waits out a limit: ``paused``, same actor, the lease kept."""
+        self._expect_running(self.expected_actor)
+        return self._touch(now, status="paused", pause=pause)
 
     def stamped(self, prompt: str | None, actor: Actor | None) -> State:
         """Record which prompt the last turn ran (router enabled, SPEC §4.5)."""
@@ -233,9 +253,12 @@ class State:
         Returns the old owner when the turn is to be taken over (SPEC §3.4.1: its owner is
         gone, or its lease expired), None when there is nothing to recover.
         """
-        if self.status != f"running-{actor}":
+        held = self.status == f"running-{actor}"
+        if not held and not (self.status == "paused" and self.expected_actor == actor):
             return None
         if self.lease_owner is None:
+            if not held:
+                return None  # a paused turn whose lease was released: anyone may go on
             return "an unknown process"
         holder = Owner.parse(self.lease_owner, self.lease_identity)
         expires = self.lease_expires_at
@@ -259,9 +282,13 @@ class State:
             value = getattr(self, key)
             if (key in _OPTIONAL_KEYS and not value) or (key == "step" and value is None):
                 continue
+            if key == "spent" and value == Spent():
+                continue
             if isinstance(value, lease.Identity):
                 value = lease.identity_to_json(self.lease_owner or "", value)
-            data[key] = value.to_json() if isinstance(value, Failure) else value
+            data[key] = (
+                value.to_json() if isinstance(value, (Failure, PauseRecord, Spent)) else value
+            )
         data.update(self.extra)
         return data
 
@@ -308,7 +335,7 @@ def _waiting_for(actor: Actor) -> str:
     return "waiting-ralph" if actor == "ralph" else "complete"
 
 
-_OPTIONAL_KEYS = ("exit", "exit_reason", "lease_identity", "workflow")
+_OPTIONAL_KEYS = ("exit", "exit_reason", "lease_identity", "workflow", "pause")
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None, "lease_identity": None}
 _USER_KEYS = ("exit", "exit_reason")
 
@@ -413,6 +440,10 @@ def _from_dict(data: dict[str, Any], source: str) -> State:
         workflow=check.text("workflow"),
         step=check.optional_integer("step", minimum=0),
         failure=None if failure is None else _failure(failure, source),
+        pause=check.pause("pause", status),
+        spent=Spent.from_json(
+            check.data.get("spent") if isinstance(check.data.get("spent"), dict) else None
+        ),
         exit=check.boolean("exit"),
         exit_reason=check.text("exit_reason"),
         extra={k: v for k, v in data.items() if k not in _KEY_ORDER},
@@ -493,6 +524,17 @@ class _Checker:
     def identity(self, key: str, owner: str | None) -> lease.Identity | None:
         try:
             return lease.identity_from_json(self.data.get(key), owner)
+        except ValueError as exc:
+            raise self._bad(key, str(exc)) from None
+
+    def pause(self, key: str, status: str) -> PauseRecord | None:
+        value = self.data.get(key)
+        if value is None:
+            if status == "paused":
+                raise self._bad(key, "an object (the status is paused)")
+            return None
+        try:
+            return PauseRecord.from_json(value)
         except ValueError as exc:
             raise self._bad(key, str(exc)) from None
 

@@ -57,6 +57,12 @@ class _SyncMode:
             self._renewer.stop()
             self._renewer = None
 
+    def renew(self) -> None:
+        """A paused turn keeps its lease (SPEC §14.2): renewed at each heartbeat of the pause."""
+        state = self.session.host.read_state()
+        if state.status == "paused" and state.lease_owner is not None:
+            self.session.renewer(state).renew()
+
     def stop_check(self, actor: Actor) -> bool:
         return honour_pending_stop(self.session.host, actor, self.session.publish)
 

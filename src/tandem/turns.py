@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tandem import guard, receipts, workflow
+from tandem import guard, receipts, unattended, workflow
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
 from tandem.git import Status
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
+from tandem.limits import PauseRecord
 from tandem.router import RouterContext
 from tandem.runner import PromptExecutor, TurnResult, run_turn
 from tandem.runner import Status as TurnStatus
@@ -53,7 +54,8 @@ class Finished:
 # -- the commit-subject grammar (SPEC §7.3, §8.2) ----------------------------------------
 _SUBJECT = re.compile(
     r"^\[SYNC i=(?P<iteration>\d+)\] actor=(?P<actor>galph|ralph)"
-    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|running$)"
+    r"(?: → next=(?:galph|ralph))? status=(?P<status>ok(?= |$)|fail(?= |$)|paused(?= |$)"
+    r"|running$)"
 )
 
 
@@ -63,12 +65,16 @@ class Subject:
 
     iteration: int
     actor: Actor
-    status: str  # "running" (a claim), "ok" or "fail" (a stamp)
+    status: str  # "running" (a claim), "ok", "fail" or "paused" (a stamp)
 
 
 def turn_subject(actor: Actor, ok: bool, after: State, prompt: str | None) -> str:
     """The subject of a turn's stamp: ``[SYNC i=N] actor=A → next=B status=ok prompt=P``."""
     shown = f" prompt={prompt}" if prompt else ""
+    if after.status == "paused" and after.pause is not None:
+        return (
+            f"[SYNC i={after.iteration}] actor={actor} status=paused{shown} kind={after.pause.kind}"
+        )
     if not ok:
         return f"[SYNC i={after.iteration}] actor={actor} status=fail{shown}"
     sha = getattr(after, f"{actor}_commit")
@@ -152,26 +158,41 @@ def finish_turn(
         if rewritten:
             result = _failed(result, rewritten)
         head = status.head[:12] if status is not None and status.head else None
-        after = _transition(host, started.state, result, found or started.state, head)
+        pause = None if result.ok else unattended.pause_of(host, started.state, result)
+        if isinstance(pause, str):  # it may not pause any longer: it fails, saying why
+            result, pause = dataclasses.replace(result, failure=pause), None
+        elif pause is not None:
+            result = dataclasses.replace(result, status=TurnStatus.PAUSED)
+        after = _transition(host, started.state, result, found or started.state, head, pause)
         host.state_file.write(after)
     if problem is None:
         title = _subject_of(result, after) + (f" {note}" if note else "")
         commit_turn(host, after, selection, title, result)
     host.log.event("turn_end", actor=result.actor, iteration=result.iteration, **result.to_json())
+    if after.status == "paused":
+        unattended.announce_pause(host, after)
     stop_reason = (found.exit_reason or "stop requested") if found and found.exit else None
     return Finished(after, result, stop_reason, committed=problem is None)
 
 
 def _transition(
-    host: Host, running: State, result: TurnResult, found: State, head: str | None
+    host: Host,
+    running: State,
+    result: TurnResult,
+    found: State,
+    head: str | None,
+    pause: PauseRecord | None,
 ) -> State:
     """The state after the turn; the stop request is cleared, keys others added are kept."""
     if result.ok:
         steps = workflow.resolve(host.config)
         after_step = steps.following(steps.index_for(running, result.actor))
         after = running.succeed(result.actor, host.clock(), head, after_step)
+    elif pause is not None:
+        after = running.paused(pause, host.clock())
     else:
         after = running.fail(_failure(result), host.clock())
+    after = dataclasses.replace(after, spent=unattended.spent_after(running.spent, result))
     if host.config.router.enabled and result.prompt is not None:
         after = after.stamped(result.prompt, result.actor)
     return dataclasses.replace(after, exit=False, exit_reason=None, extra=found.extra)
@@ -282,6 +303,7 @@ def stopped_after(host: Host, finished: Finished) -> bool:
 def _announce_stop(host: Host, reason: str, actor: Actor | None, iteration: int) -> None:
     host.log.event("stop", actor=actor, iteration=iteration, reason=reason)
     host.console.say(f"stopping: {reason}")
+    unattended.notify(host, "stop", f"stopping: {reason}", actor=actor, iteration=iteration)
 
 
 def raise_if_failed(result: TurnResult) -> None:
@@ -290,6 +312,18 @@ def raise_if_failed(result: TurnResult) -> None:
         raise Interrupted(f"{result.actor} turn interrupted at iteration {result.iteration}")
     if not result.ok:
         raise TurnFailed(describe_failure(result))
+
+
+def _notify_failure(host: Host, finished: Finished) -> None:
+    result = finished.result
+    if result.ok or result.status is TurnStatus.INTERRUPTED:
+        return
+    failure = finished.state.failure
+    unattended.notify(
+        host, "failure", describe_failure(result), actor=result.actor,
+        iteration=result.iteration, kind=result.kind.value if result.kind else None,
+        reason=failure.reason if failure else result.failure,
+    )  # fmt: skip
 
 
 def describe_failure(result: TurnResult) -> str:
@@ -318,14 +352,20 @@ def play(
     *,
     start: Callable[[Actor], Started],
     tree: TreePolicy,
+    interrupt: Interrupt | None = None,
 ) -> Finished:
-    """Start (``start``: begin or claim), run and finish one turn.
+    """Start (``start``: begin or claim), run and finish one turn; a transient failure
+    is run again first, up to ``agent.retries`` times (SPEC §14.3).
 
     The result is recorded (state and commit) but not judged: callers publish it first,
     then call ``stopped_after``.
     """
     started = start(actor)
-    result = run_turn(actor, started.state, ctx, executor, host.log, clock=host.clock)
+
+    def attempt() -> TurnResult:
+        return run_turn(actor, started.state, ctx, executor, host.log, clock=host.clock)
+
+    result = unattended.retried(host, attempt(), attempt, interrupt)
     return finish_turn(host, started, result, tree)
 
 
@@ -357,14 +397,31 @@ def run_loop(
     schedule: Iterable[Actor],
     turn: tuple[RouterContext, PromptExecutor, Interrupt],
 ) -> int:
-    """The loop of every mode: for each scheduled actor, prepare → play → publish → judge."""
+    """The loop of every mode: for each scheduled actor, prepare → play → publish → judge.
+
+    A paused turn (SPEC §14.2) is prepared, waited out and played again before the
+    schedule moves on; a mode with a ``renew()`` method has it called at each heartbeat of
+    that wait (sync mode's lease renewal). Budgets are checked at both check points.
+    """
     ctx, executor, interrupt = turn
     for actor in schedule:
-        interrupt.check()
-        if not mode.prepare(actor):
-            return 0
-        finished = play(host, actor, ctx, executor, start=mode.start, tree=mode.tree)
-        brought_in = mode.publish(finished)
+        finished = None
+        while finished is None or finished.state.status == "paused":  # SPEC §14.2
+            if finished is not None and finished.stop_reason is not None:
+                _announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
+                return 0  # the state stays paused: a restart waits out the rest
+            interrupt.check()
+            if not mode.prepare(actor) or unattended.budget_stop(host, actor, host.read_state()):
+                return 0
+            unattended.wait_out_pause(host, actor, interrupt, getattr(mode, "renew", None))
+            finished = play(
+                host, actor, ctx, executor, start=mode.start, tree=mode.tree, interrupt=interrupt
+            )
+            brought_in = mode.publish(finished)
+        _notify_failure(host, finished)
         if stopped_after(host, finished) or (brought_in and mode.stop_check(actor)):
             return 0
+        if unattended.budget_stop(host, actor, finished.state):
+            return 0
+    unattended.notify(host, "done", "the loop ran all its iterations")
     return 0

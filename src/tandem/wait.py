@@ -23,6 +23,7 @@ from tandem.autocommit import Selection
 from tandem.errors import LeaseHeld, RemoteUnreachable, TandemError
 from tandem.interrupts import Interrupt
 from tandem.lease import Owner
+from tandem.limits import peer_line
 from tandem.logs import human_duration
 from tandem.renewal import Clocks, Renewal, extended, lease_ref, liveness, seen_ref
 from tandem.session import Session
@@ -61,6 +62,7 @@ class Waiter:
         interval = _FIRST_POLL
         known = (self.session.repo.rev_parse(self.session.remote.ref), self._first_renewal())
         announced = False
+        shown_pause: object = None
         while True:
             if honour_pending_stop(host, self.actor, self.session.publish):
                 return None
@@ -78,6 +80,9 @@ class Waiter:
                 host.log.event(
                     "wait_start", actor=self.actor, iteration=state.iteration if state else None
                 )
+            if state is not None and state.status == "paused" and state.pause != shown_pause:
+                shown_pause = state.pause  # the peer waits out a limit: say so, keep waiting
+                host.console.say(self._describe(state))
             now = time.monotonic()
             self._check_limits(now - started)
             if now - last_beat >= host.config.agent.heartbeat_secs > 0:
@@ -186,6 +191,9 @@ class Waiter:
     def _describe(self, state: State | None) -> str:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
+        if state.status == "paused" and state.pause is not None:
+            line = peer_line(state.expected_actor, state.pause.kind, state.pause.until, time.time())
+            return f"waiting for {self.actor}'s turn: {line}"
         every = self.host.config.sync.renew_secs
         alive = liveness(state, self.renewal, self.lease_now(), every)
         holder = f"; {alive}" if alive else ""

@@ -29,6 +29,8 @@ same answer. Steps:
 * ``{"error": {"status": 500, "message": "boom"}}``: that HTTP error in the API's shape;
   ``"type"`` and ``"fields"`` change its error object, ``"headers"`` are sent with it
   (a value ``"@now+N"`` is the Unix time N seconds after the request);
+* ``"lifts_at": UNIX_SECS`` added to a step (an error, say a usage limit): from that time
+  on the step is left out of the script, as a limit that has reset;
 * ``"delay": SECS`` added to a step waits that long before the first byte;
 * ``"stall": SECS`` added to a step sends the headers and the first event, then pauses.
 
@@ -440,6 +442,8 @@ def answer(dialect: Dialect, script: list[Json], body: Json) -> tuple[Json, Repl
     if not tools:
         return {}, dialect.text(SIDE_CALL_TEXT, 0, body)
     index = dialect.tool_results(body)
+    now = time.time()
+    script = [step for step in script if not now >= step.get("lifts_at", now + 1)]
     step = script[index] if index < len(script) else {"text": "script exhausted"}
     return step, render(dialect, step, index, body, tools)
 

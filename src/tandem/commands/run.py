@@ -19,6 +19,7 @@ from tandem.errors import Interrupted, TandemError, UsageError
 from tandem.host import Host, Policy, open_host
 from tandem.interrupts import Interrupt
 from tandem.logs import Console, Redactor
+from tandem.notify import Notifier
 from tandem.options import resolve
 from tandem.orchestrator import run_async_role, run_combined
 from tandem.router import RouterContext, normalize, validate_steps
@@ -163,6 +164,7 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
         require_git=options.sync_via_git,
         policy=Policy(options.push, options.strict_tree, options.commit_dry_run),
     )
+    host = dataclasses.replace(host, notifier=_notifier(config, console, env))
     interrupt = Interrupt()
     try:
         with host.run_lock(), interrupt.installed():
@@ -176,6 +178,23 @@ def run(*, cwd: Path, options: RunOptions, env: Mapping[str, str] | None = None)
                 host.maintain()
     finally:
         interrupt.close()
+        if host.notifier is not None:
+            host.notifier.close()
+
+
+def _notifier(config: Config, console: Console, env: Mapping[str, str]) -> Notifier | None:
+    """The ``notify:`` receivers (SPEC §16), or None when none is configured."""
+    spec = config.notify
+    if not spec.command and not spec.urls:
+        return None
+    return Notifier(
+        on=spec.on,
+        command=spec.command,
+        urls=spec.urls,
+        redactor=console.redactor,
+        warn=console.warn,
+        env=env,
+    )
 
 
 def _auto_agent(config: Config, env: Mapping[str, str]) -> Config:

@@ -107,7 +107,7 @@ def _describe(state: State, host: Host) -> dict[str, Any]:
         "stop_requested": state.exit_reason if state.exit else None,
         "last_update": state.last_update,
         # read from the file's object, whichever way the model holds them (SPEC §3.1)
-        "pause": _pause(state.to_json().get("pause"), now),
+        "pause": _pause(state.to_json().get("pause"), now) if state.status == "paused" else None,
         "spent": state.to_json().get("spent"),
     }
 
@@ -163,19 +163,7 @@ def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
             f"{view['expected_actor']}'s turn, {view['status']}"
         )
         lines.append(f"  {view['step']}")
-        lines += _lease_lines(view)
-        if view["failure"]:
-            f = view["failure"]
-            lines.append(
-                f"  last failure: {f['actor']} at iteration {f['iteration']} "
-                f"({f['prompt']}): {f['reason']}; log: {f['log']}"
-            )
-        if view["stop_requested"]:
-            lines.append(f"  stop requested: {view['stop_requested']}")
-        if view["pause"]:
-            pause = view["pause"]
-            reason = f": {pause['reason']}" if pause.get("reason") else ""
-            lines.append("  " + pause_words(pause, now)[1] + reason)
+        lines += _view_lines(view, now)
     if report["local"] is None and report["remote"] is None:
         lines.append(f"no state yet ({report['state_file']} does not exist)")
     if report["last_turns"]:
@@ -197,6 +185,32 @@ def _lines(report: Mapping[str, Any], now: datetime) -> list[str]:
             f"(first: {report['malformed_receipts'][0]})"
         )
     return lines
+
+
+def _view_lines(view: Mapping[str, Any], now: datetime) -> list[str]:
+    """The lease, failure, stop request, pause and spending of one view of the state."""
+    lines = _lease_lines(view)
+    if view["failure"]:
+        f = view["failure"]
+        lines.append(
+            f"  last failure: {f['actor']} at iteration {f['iteration']} "
+            f"({f['prompt']}): {f['reason']}; log: {f['log']}"
+        )
+    if view["stop_requested"]:
+        lines.append(f"  stop requested: {view['stop_requested']}")
+    if view["pause"]:
+        pause = view["pause"]
+        reason = f": {pause['reason']}" if pause.get("reason") else ""
+        lines.append("  " + pause_words(pause, now)[1] + reason)
+    if view["spent"]:
+        lines.append("  " + _spent_line(view["spent"]))
+    return lines
+
+
+def _spent_line(spent: Mapping[str, Any]) -> str:
+    """``spent: $1.20, 3,400 tokens, 3 turns`` (the loop's totals kept in the state, §14.4)."""
+    cost, tokens, turns = spent.get("cost_usd", 0), spent.get("tokens", 0), spent.get("turns", 0)
+    return f"spent: ${cost:,.2f}, {tokens:,} tokens, {turns} turns"
 
 
 def _total_line(name: str, total: Mapping[str, Any]) -> str:
