@@ -330,7 +330,28 @@ def load(
     where = origins.get("workflow.name", shown)
     check_name(built.workflow.name, built.workflow.steps, where, usage=where != shown)
     _check_lease(built, origins)
+    _check_state_place(built, origins)
     return _with_notes(built, origins, tuple(mapped), tuple(warnings))
+
+
+def _check_state_place(config: Config, origins: Mapping[str, str]) -> None:
+    """The state file lies in the work tree, outside .git/ and logs_dir (SPEC §13.1 rule 7):
+    it is committed with every turn, and git never commits what is in those folders."""
+    where = origins.get("state_file", "default")
+    state, root = config.state_file, config.root
+    logs = Path(os.path.abspath(config.logs_dir))
+    if not state.is_relative_to(root):
+        problem = f"is outside the work tree {root}"
+    elif state.is_relative_to(root / ".git"):
+        problem = "is inside .git/"
+    elif state.is_relative_to(logs):
+        problem = f"is inside logs_dir ({config.relative(logs)})"
+    else:
+        return
+    raise ConfigError(
+        f"state_file {state} {problem} ({where})",
+        "put the state file in the work tree, e.g. sync/state.json",
+    )
 
 
 def _check_lease(config: Config, origins: Mapping[str, str]) -> None:
@@ -467,7 +488,8 @@ def _build(values: dict[str, Any], root: Path, source: Path | None) -> Config:
         supervisor_prompt=values.get("supervisor_prompt", "supervisor.md"),
         main_prompt=values.get("main_prompt", "main.md"),
         reviewer_prompt=values.get("reviewer_prompt", "reviewer.md"),
-        state_file=path("state_file", Path("sync/state.json")),
+        # not resolved: a symlink there must be seen (and refused) as one (SPEC §13.1 rule 7)
+        state_file=Path(os.path.abspath(root / Path(values.get("state_file", "sync/state.json")))),
         logs_dir=path("logs_dir", Path("logs")),
         router=RouterConfig(**router),
         agent=AgentConfig(**values.get("agent", {})),

@@ -11,6 +11,7 @@ different values are a usage error, never "the last one wins".
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,7 +312,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], cwd: Path) -> Reso
         _own_prompt(chosen, scope)
         for key in set(_PATHS) & chosen.keys():
             name, value = chosen[key]
-            chosen[key] = (name, str((cwd / value).resolve()))
+            chosen[key] = (name, os.path.abspath(cwd / value))  # a symlink stays one
     run: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for option in OPTIONS:

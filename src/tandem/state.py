@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -396,7 +398,12 @@ def parse(text: str | bytes, source: str) -> State:
             f"resolve the merge in {source} (keep one side's JSON), commit it, then restart",
         )
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate as exc:
+        raise StateError(
+            f"{source} has the key '{exc}' twice (which one counts depends on the reader)",
+            _FIX.format(path=source),
+        ) from None
     except (json.JSONDecodeError, RecursionError) as exc:
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
@@ -408,6 +415,19 @@ def parse(text: str | bytes, source: str) -> State:
             f"{source} must hold a JSON object, not {_json_type(data)}", _FIX.format(path=source)
         )
     return _from_dict(data, source)
+
+
+class _Duplicate(ValueError):
+    """A JSON object with one key twice."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Duplicate(_printable(key))
+        found[key] = value
+    return found
 
 
 def _from_dict(data: dict[str, Any], source: str) -> State:
@@ -569,8 +589,9 @@ class StateFile:
         return self.path.exists()
 
     def read(self) -> State:
-        """Parse the file; ``StateError`` if it is missing or invalid."""
+        """Parse the file; ``StateError`` if it is missing, not a regular file, or invalid."""
         try:
+            self._check_kind()
             text = self.path.read_bytes()
         except FileNotFoundError:
             raise StateError(
@@ -584,6 +605,22 @@ class StateFile:
         state = parse(text, self.display)
         self._known = (text, state)
         return state
+
+    def _check_kind(self) -> None:
+        """A symlink, FIFO, socket or device is refused by name before it is opened (a FIFO
+        would block the read forever; SPEC §13.1 rule 7)."""
+        mode = os.lstat(self.path).st_mode
+        if stat.S_ISLNK(mode):
+            raise StateError(
+                f"{self.display} is a symlink; the state file must be a regular file",
+                "replace the link with the file it points to (cp --remove-destination "
+                f"{os.path.realpath(self.path)} {self.display})",
+            )
+        if not stat.S_ISREG(mode):
+            raise StateError(
+                f"{self.display} is not a regular file (a FIFO, socket or device)",
+                f"remove it (rm {self.display}); galph's next start creates the file",
+            )
 
     def write(self, state: State, now: datetime | None = None) -> State:
         """Atomically replace the file with ``state``; returns what was written."""

@@ -22,7 +22,7 @@ def path_overrides(state_file: str | None, logdir: str | None, cwd: Path) -> dic
     """--state-file and --logdir as config overrides, absolute against the current folder."""
     overrides: dict[str, Any] = {}
     if state_file:
-        overrides["state_file"] = str((cwd / state_file).resolve())
+        overrides["state_file"] = os.path.abspath(cwd / state_file)  # a symlink stays one
     if logdir:
         overrides["logs_dir"] = str((cwd / logdir).resolve())
     return overrides
