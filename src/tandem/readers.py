@@ -56,23 +56,21 @@ def iterations(value: str) -> int:
 
 def seconds(value: str) -> float:
     """A finite, non-negative number of seconds."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"must be 0 or more seconds, not {value}")
-    return seconds
+    return _non_negative(value, "a number of seconds", " seconds")
 
 
 def amount(value: str) -> float:
     """A finite, non-negative amount (of US dollars: ``--max-cost 50``)."""
+    return _non_negative(value, "an amount", "")
+
+
+def _non_negative(value: str, what: str, unit: str) -> float:
     try:
         found = float(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not an amount") from None
-    if not math.isfinite(found) or found < 0:
-        raise ValueError(f"must be 0 or more, not {value}")
+        raise ValueError(f"'{value}' is not {what}") from None
+    if not math.isfinite(found) or found < 0:  # NaN and infinity too (rule 7)
+        raise ValueError(f"must be 0 or more{unit}, not {value}")
     return found
 
 
