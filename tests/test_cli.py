@@ -195,8 +195,9 @@ def test_demo_makes_a_host_and_runs_a_loop(tmp_path: Path) -> None:
             '{"iteration": 1, "expected_actor": "galph", "status": "zzz"}',
             (
                 'sync/state.json: field \'status\' must be one of "idle", "running-galph", '
-                '"waiting-ralph", "running-ralph", "complete", "failed", not "zzz"; fix the file '
-                "by hand (or restore it with `git checkout -- sync/state.json`), then restart"
+                '"waiting-ralph", "running-ralph", "complete", "failed", "paused", not "zzz"; '
+                "fix the file by hand (or restore it with `git checkout -- sync/state.json`), "
+                "then restart"
             ),
         ),
         (
