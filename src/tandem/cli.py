@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tandem import __version__
+from tandem import __version__, readers
 from tandem.errors import Interrupted, TandemError, UsageError
-from tandem.options import add_flags
+from tandem.options import add_flags, argparse_type
 
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
@@ -69,15 +69,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
-
-
-def _seconds(text: str) -> float:
-    from tandem import readers
-
-    try:
-        return readers.seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--remote-name", metavar="NAME", help="remote to watch (default: origin)")
     watch.add_argument("--branch", help="branch to watch (default: current)")
     watch.add_argument(
-        "--interval", type=_seconds, default=1.0, metavar="SECS", help="refresh period"
+        "--interval",
+        type=argparse_type(readers.seconds),
+        default=1.0,
+        metavar="SECS",
+        help="refresh period",
     )
     _add_common(watch)
 

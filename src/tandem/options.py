@@ -274,12 +274,14 @@ def add_flags(
             )  # fmt: skip
         else:
             parser.add_argument(
-                *option.flags, dest=option.dest, type=_argparse_type(option.parse),
+                *option.flags, dest=option.dest, type=argparse_type(option.parse),
                 metavar=option.metavar, help=hidden,
             )  # fmt: skip
 
 
-def _argparse_type(parse: Parse) -> Parse:
+def argparse_type(parse: Parse) -> Parse:
+    """``parse`` as an argparse ``type``: its ValueError becomes a usage error's words."""
+
     def convert(text: str) -> Any:
         try:
             return parse(text)
