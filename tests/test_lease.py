@@ -18,7 +18,8 @@ from helpers import make_host, tandem
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner, this_owner
-from tandem.state import State, format_time, parse
+from tandem.state import State, format_time
+from tandem.statefile import parse
 
 NOW = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
 HOST = socket.gethostname()

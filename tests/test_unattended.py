@@ -20,7 +20,7 @@ from tandem.interrupts import Interrupt
 from tandem.notify import Notifier
 from tandem.orchestrator import run_combined
 from tandem.router import RouterContext
-from tandem.state import parse
+from tandem.statefile import parse
 
 USAGE = FailureKind.USAGE_LIMIT
 

@@ -25,7 +25,8 @@ from tandem.git import Repo
 from tandem.lease import Owner, this_owner
 from tandem.logs import Console, Logbook
 from tandem.notify import Notifier
-from tandem.state import State, StateFile, utcnow
+from tandem.state import State, utcnow
+from tandem.statefile import StateFile
 
 NO_GIT_BRANCH = "local"
 _MAINTAIN_EVERY = 50

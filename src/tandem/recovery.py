@@ -28,7 +28,8 @@ from tandem.autocommit import selection_for
 from tandem.errors import GitError
 from tandem.files import atomic_write, temp_files
 from tandem.host import Host
-from tandem.state import Actor, State, merge, parse
+from tandem.state import Actor, State, merge
+from tandem.statefile import parse
 from tandem.turns import commit_turn, turn_subject
 
 

@@ -18,7 +18,8 @@ from tandem.autocommit import selection_for
 from tandem.errors import StateError, TurnTakenOver
 from tandem.git import Repo
 from tandem.host import Host
-from tandem.state import Actor, State, parse
+from tandem.state import Actor, State
+from tandem.statefile import parse
 from tandem.turns import parse_subject
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")

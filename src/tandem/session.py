@@ -36,7 +36,8 @@ from tandem.outage import Outage
 from tandem.recovery import recover, refuse_busy_repo
 from tandem.renewal import Renewal, Renewer, lease_ref, seen_ref
 from tandem.rescue import rescue, taken_over
-from tandem.state import Actor, State, parse
+from tandem.state import Actor, State
+from tandem.statefile import parse
 from tandem.statemerge import rebase_merging_state, state_set_aside
 from tandem.turns import (
     Started,

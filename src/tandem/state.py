@@ -1,29 +1,23 @@
-"""``sync/state.json``: the strict model, atomic reads and writes, transitions and leases.
+"""The ``sync/state.json`` model: fields, transitions, the merge and the lease check.
 
-The file comes from outside the process (another machine, a human, an agent), so reading
-it is strict: any defect is a ``StateError`` naming the file, the field and the value
-(SPEC §3.2). Keys tandem does not know are kept as they are on every write (SPEC §3.1).
 Transitions return a new ``State`` and never touch the disk (SPEC §3.3); ``merge`` joins
 two versions of the file field by field, so the file never causes a git conflict
-(SPEC §13.1 rule 3). The lease check
-reads the process table of this host (``lease.py`` says how the owner is stored and judged).
+(SPEC §13.1 rule 3). The lease check reads the process table of this host (``lease.py``
+says how the owner is stored and judged), so it is not pure. Reading and writing the file
+strictly is ``statefile.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
-from tandem.files import atomic_write
 from tandem.lease import Owner
 from tandem.limits import PauseRecord, Spent
 
@@ -44,7 +38,7 @@ _STARTS_FROM: dict[Actor, tuple[str, ...]] = {
     "galph": ("idle", "complete", "failed", "paused"),
     "ralph": ("waiting-ralph", "failed", "paused"),
 }
-_KEY_ORDER = (
+KEY_ORDER = (
     "iteration",
     "expected_actor",
     "status",
@@ -65,7 +59,11 @@ _KEY_ORDER = (
     "exit_reason",
 )
 _FAILURE_KEYS = ("actor", "iteration", "prompt", "reason", "log")
-_FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then restart"
+
+
+def status_fits(actor: Actor, status: str) -> bool:
+    """True if ``status`` can stand while it is ``actor``'s turn (SPEC §3.3)."""
+    return status in (*_STARTS_FROM[actor], f"running-{actor}")
 
 
 def other(actor: Actor) -> Actor:
@@ -175,7 +173,7 @@ class State:
                 f"run {self.expected_actor}, or stamp the turn with `tandem stamp "
                 f"{self.expected_actor} ok|fail`",
             )
-        if self.status not in (*_STARTS_FROM[actor], f"running-{actor}"):
+        if not status_fits(actor, self.status):
             raise StateError(
                 f"{actor}'s turn cannot start from status '{self.status}'",
                 "fix sync/state.json or use `tandem stamp`",
@@ -267,7 +265,7 @@ class State:
         verdict = lease.judge(holder, me, expires is not None and parse_time(expires) <= now)
         if verdict == "mine":
             return None
-        shown = _printable(self.lease_owner)
+        shown = printable(self.lease_owner)
         if verdict == "stale":
             return shown
         raise LeaseHeld(
@@ -280,7 +278,7 @@ class State:
     def to_json(self) -> dict[str, Any]:
         """The file's object: fixed key order, then unknown keys as they came."""
         data: dict[str, Any] = {}
-        for key in _KEY_ORDER:
+        for key in KEY_ORDER:
             value = getattr(self, key)
             if (key in _OPTIONAL_KEYS and not value) or (key == "step" and value is None):
                 continue
@@ -372,7 +370,7 @@ def merge(turn: State, other_side: State, base: State | None = None) -> State:
 _ABSENT = object()
 
 
-def _printable(text: str, limit: int = 80) -> str:
+def printable(text: str, limit: int = 80) -> str:
     """A name from the file, safe to print: control characters escaped, length capped."""
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
@@ -381,252 +379,3 @@ def _printable(text: str, limit: int = 80) -> str:
 def initial(now: datetime) -> State:
     """Iteration 1, galph's turn, idle."""
     return State(last_update=format_time(now))
-
-
-def parse(text: str | bytes, source: str) -> State:
-    """Parse and validate a state file's text; ``StateError`` names any defect."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise StateError(
-                f"{source} is not UTF-8 text ({exc})", _FIX.format(path=source)
-            ) from exc
-    if any(line.startswith(("<<<<<<<", ">>>>>>>", "=======")) for line in text.splitlines()):
-        raise StateError(
-            f"{source} contains git conflict markers",
-            f"resolve the merge in {source} (keep one side's JSON), commit it, then restart",
-        )
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _Duplicate as exc:
-        raise StateError(
-            f"{source} has the key '{exc}' twice (which one counts depends on the reader)",
-            _FIX.format(path=source),
-        ) from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise StateError(
-            f"{source} is not valid JSON ({detail}{where})", _FIX.format(path=source)
-        ) from exc
-    if not isinstance(data, dict):
-        raise StateError(
-            f"{source} must hold a JSON object, not {_json_type(data)}", _FIX.format(path=source)
-        )
-    return _from_dict(data, source)
-
-
-class _Duplicate(ValueError):
-    """A JSON object with one key twice."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _Duplicate(_printable(key))
-        found[key] = value
-    return found
-
-
-def _from_dict(data: dict[str, Any], source: str) -> State:
-    from tandem.legacy import step_state
-
-    data = step_state(data)  # a state file the earlier scripts wrote (SPEC §12.1)
-    check = _Checker(data, source)
-    iteration = check.integer("iteration", minimum=1)
-    actor = check.choice("expected_actor", ACTORS)
-    status = check.choice("status", STATUSES)
-    if status not in (*_STARTS_FROM[actor], f"running-{actor}"):  # type: ignore[index]
-        raise StateError(
-            f"{source}: status '{status}' does not go with expected_actor '{actor}'",
-            "set them to a pair from SPEC §3.3 (or use `tandem stamp`), then restart",
-        )
-    failure = data.get("failure")
-    owner = check.text("lease_owner")
-    return State(
-        iteration=iteration,
-        expected_actor=cast(Actor, actor),
-        status=status,
-        last_update=check.time("last_update", required=False),
-        lease_owner=owner,
-        lease_expires_at=check.time("lease_expires_at", required=False),
-        lease_identity=check.identity("lease_identity", owner),
-        galph_commit=check.text("galph_commit"),
-        ralph_commit=check.text("ralph_commit"),
-        last_prompt=check.text("last_prompt"),
-        last_prompt_actor=cast("Actor | None", check.choice("last_prompt_actor", ACTORS, True)),
-        workflow=check.text("workflow"),
-        step=check.optional_integer("step", minimum=0),
-        failure=None if failure is None else _failure(failure, source),
-        pause=check.pause("pause", status),
-        spent=Spent.from_json(
-            check.data.get("spent") if isinstance(check.data.get("spent"), dict) else None
-        ),
-        exit=check.boolean("exit"),
-        exit_reason=check.text("exit_reason"),
-        extra={k: v for k, v in data.items() if k not in _KEY_ORDER},
-    )
-
-
-def _failure(value: Any, source: str) -> Failure:
-    if not isinstance(value, dict):
-        raise StateError(
-            f"{source}: field 'failure' must be an object or null, not {_json_type(value)}",
-            _FIX.format(path=source),
-        )
-    check = _Checker(value, source, prefix="failure.")
-    return Failure(
-        actor=cast(Actor, check.choice("actor", ACTORS)),
-        iteration=check.integer("iteration", minimum=1),
-        prompt=check.text("prompt"),
-        reason=check.text("reason") or "",
-        log=check.text("log"),
-    )
-
-
-class _Checker:
-    """Typed field access that raises a ``StateError`` naming the file, field and value."""
-
-    def __init__(self, data: dict[str, Any], source: str, prefix: str = "") -> None:
-        self.data = data
-        self.source = source
-        self.prefix = prefix
-
-    def _bad(self, key: str, want: str) -> StateError:
-        value = json.dumps(self.data.get(key))
-        return StateError(
-            f"{self.source}: field '{self.prefix}{key}' must be {want}, not {value[:80]}",
-            _FIX.format(path=self.source),
-        )
-
-    def optional_integer(self, key: str, minimum: int) -> int | None:
-        return None if self.data.get(key) is None else self.integer(key, minimum)
-
-    def integer(self, key: str, minimum: int) -> int:
-        value = self.data.get(key)
-        if key not in self.data:
-            raise StateError(
-                f"{self.source}: field '{self.prefix}{key}' is missing (an integer ≥ {minimum})",
-                _FIX.format(path=self.source),
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._bad(key, f"an integer ≥ {minimum}")
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...], nullable: bool = False) -> str:
-        value = self.data.get(key)
-        if value is None and nullable:
-            return None  # type: ignore[return-value]
-        if value not in allowed:
-            raise self._bad(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
-        return cast(str, value)
-
-    def text(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise self._bad(key, "a string or null")
-        return value
-
-    def time(self, key: str, required: bool) -> str | None:
-        value = self.text(key)
-        if value is None:
-            if required:
-                raise self._bad(key, "an ISO 8601 UTC time")
-            return None
-        try:
-            parse_time(value)
-        except ValueError:
-            raise self._bad(key, "an ISO 8601 UTC time like 2026-01-20T03:29:29Z") from None
-        return value
-
-    def identity(self, key: str, owner: str | None) -> lease.Identity | None:
-        try:
-            return lease.identity_from_json(self.data.get(key), owner)
-        except ValueError as exc:
-            raise self._bad(key, str(exc)) from None
-
-    def pause(self, key: str, status: str) -> PauseRecord | None:
-        value = self.data.get(key)
-        if value is None:
-            if status == "paused":
-                raise self._bad(key, "an object (the status is paused)")
-            return None
-        try:
-            return PauseRecord.from_json(value)
-        except ValueError as exc:
-            raise self._bad(key, str(exc)) from None
-
-    def boolean(self, key: str) -> bool:
-        value = self.data.get(key, False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
-
-
-def _json_type(value: Any) -> str:
-    names = {list: "an array", str: "a string", int: "a number", float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-class StateFile:
-    """The state file on disk: strict read, atomic write (SPEC §3.2).
-
-    A turn reads the file several times (stop check, begin, finish); bytes equal to the
-    last ones read or written are not parsed again, so a turn parses it at most once.
-    """
-
-    def __init__(self, path: Path, display: str | None = None) -> None:
-        self.path = path
-        self.display = display or str(path)
-        self._known: tuple[bytes, State] | None = None
-
-    def exists(self) -> bool:
-        """True if the file is there."""
-        return self.path.exists()
-
-    def read(self) -> State:
-        """Parse the file; ``StateError`` if it is missing, not a regular file, or invalid."""
-        try:
-            self._check_kind()
-            text = self.path.read_bytes()
-        except FileNotFoundError:
-            raise StateError(
-                f"{self.display} does not exist",
-                "run `tandem init`, or start galph (it creates the file)",
-            ) from None
-        except OSError as exc:
-            raise StateError(f"cannot read {self.display}: {exc.strerror}", "check it") from exc
-        if self._known is not None and self._known[0] == text:
-            return self._known[1]
-        state = parse(text, self.display)
-        self._known = (text, state)
-        return state
-
-    def _check_kind(self) -> None:
-        """A symlink, FIFO, socket or device is refused by name before it is opened (a FIFO
-        would block the read forever; SPEC §13.1 rule 7)."""
-        mode = os.lstat(self.path).st_mode
-        if stat.S_ISLNK(mode):
-            raise StateError(
-                f"{self.display} is a symlink; the state file must be a regular file",
-                "replace the link with the file it points to (cp --remove-destination "
-                f"{os.path.realpath(self.path)} {self.display})",
-            )
-        if not stat.S_ISREG(mode):
-            raise StateError(
-                f"{self.display} is not a regular file (a FIFO, socket or device)",
-                f"remove it (rm {self.display}); galph's next start creates the file",
-            )
-
-    def write(self, state: State, now: datetime | None = None) -> State:
-        """Atomically replace the file with ``state``; returns what was written."""
-        if now is not None:
-            state = dataclasses.replace(state, last_update=format_time(now))
-        data = state.dumps().encode("utf-8")
-        atomic_write(self.path, data)
-        self._known = (data, state)
-        return state

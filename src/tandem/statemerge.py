@@ -15,7 +15,8 @@ from tandem.errors import GitError, RebaseConflict, StateError
 from tandem.files import atomic_write
 from tandem.git import Repo
 from tandem.host import Host
-from tandem.state import merge, parse
+from tandem.state import merge
+from tandem.statefile import parse
 
 
 @contextlib.contextmanager
