@@ -18,8 +18,9 @@ from helpers import make_host, tandem
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner, this_owner
-from tandem.state import State, format_time
+from tandem.state import State
 from tandem.statefile import parse
+from tandem.times import format_time
 
 NOW = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
 HOST = socket.gethostname()

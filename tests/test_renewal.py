@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tandem.renewal import Clocks, Renewal, extended, liveness
-from tandem.state import State, format_time
+from tandem.state import State
+from tandem.times import format_time
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 GOOD = {

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner, this_owner
-from tandem.state import Failure, State, format_time, initial
+from tandem.state import Failure, State, initial
 from tandem.statefile import StateFile, parse
+from tandem.times import format_time
 
 NOW = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
 OWNER = Owner("host-a", 100)

@@ -25,8 +25,9 @@ from tandem.git import Repo
 from tandem.lease import Owner, this_owner
 from tandem.logs import Console, Logbook
 from tandem.notify import Notifier
-from tandem.state import State, utcnow
+from tandem.state import State
 from tandem.statefile import StateFile
+from tandem.times import utcnow
 
 NO_GIT_BRANCH = "local"
 _MAINTAIN_EVERY = 50

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from tandem.times import human_duration
+
 PauseKind = Literal["usage_limit", "rate_limit"]
 PAUSED_KINDS: frozenset[str] = frozenset({"usage_limit", "rate_limit"})
 RETRIED_KINDS: frozenset[str] = frozenset({"transient"})
@@ -171,8 +173,6 @@ def short_duration(seconds: float) -> str:
         return f"{days}d{rest // 3600:02d}h"
     if total >= 3600:
         return f"{total // 3600}h{rest % 3600 // 60:02d}m"
-    from tandem.logs import human_duration  # logs reads the state, which holds our values
-
     return human_duration(total)
 
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from tandem.state import utcnow
+from tandem.times import utcnow
 
 SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MIN_SECRET_LEN = 4
@@ -339,18 +339,6 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
 
 def _safe(stem: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "prompt"
-
-
-def human_duration(seconds: float) -> str:
-    """``4.2s``, ``42s``, ``12m05s``, ``2h00m00s``."""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
 
 
 def _fresh_log_path(folder: Path, iteration: int, start: datetime, stem: str) -> Path:

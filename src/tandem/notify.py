@@ -31,7 +31,7 @@ from typing import Any
 from tandem import proc
 from tandem.errors import ConfigError
 from tandem.logs import MASK, Redactor
-from tandem.state import format_time, utcnow
+from tandem.times import format_time, utcnow
 
 EVENTS = ("failure", "pause", "budget", "stop", "done")
 COMMAND_TIMEOUT_SECS = 30.0

@@ -19,7 +19,7 @@ from typing import TypeVar
 from tandem.errors import RemoteUnreachable
 from tandem.host import Host
 from tandem.interrupts import Interrupt
-from tandem.logs import human_duration
+from tandem.times import human_duration
 
 T = TypeVar("T")
 _FIRST_RETRY = 1.0

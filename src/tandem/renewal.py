@@ -37,8 +37,9 @@ from typing import Any
 
 from tandem.errors import GitError
 from tandem.git import Repo
-from tandem.logs import Logbook, human_duration
-from tandem.state import ACTORS, Actor, State, format_time, parse_time
+from tandem.logs import Logbook
+from tandem.state import ACTORS, Actor, State
+from tandem.times import format_time, human_duration, parse_time
 
 SKEW_WARN_SECS = 60.0
 _OVERDUE = 1.5  # a renewal this many intervals old is overdue: the owner is silent

@@ -25,7 +25,8 @@ from tandem.execution import (
 )
 from tandem.logs import Logbook
 from tandem.router import Decision, RouterContext, decide, validate_router_prompt
-from tandem.state import Actor, State, format_time, utcnow
+from tandem.state import Actor, State
+from tandem.times import format_time, utcnow
 
 __all__ = ["PromptExecutor", "Status", "TurnResult", "run_turn"]
 

@@ -13,13 +13,14 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner
 from tandem.limits import PauseRecord, Spent
+from tandem.times import format_time, parse_time
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
@@ -85,27 +86,6 @@ _STANDARD_NEXT: dict[Actor, Next] = {
     "galph": Next("ralph", None, None, False),
     "ralph": Next("galph", None, None, True),
 }
-
-
-def utcnow() -> datetime:
-    """Now, in UTC (the state file shows it to the second, events to the millisecond)."""
-    return datetime.now(timezone.utc)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with a Z: ``2026-01-20T03:29:29Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse ``2026-01-20T03:29:29Z`` (offsets are accepted too); ValueError if bad."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("no time zone")
-    try:
-        return moment.astimezone(timezone.utc)
-    except OverflowError:  # 0001-01-01T00:00:00+05:00 has no UTC date
-        raise ValueError("out of range") from None
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,8 @@ from tandem.errors import StateError
 from tandem.files import atomic_write
 from tandem.legacy import step_state
 from tandem.limits import PauseRecord, Spent
-from tandem.state import (
-    ACTORS,
-    KEY_ORDER,
-    STATUSES,
-    Actor,
-    Failure,
-    State,
-    format_time,
-    parse_time,
-    printable,
-    status_fits,
-)
+from tandem.state import ACTORS, KEY_ORDER, STATUSES, Actor, Failure, State, printable, status_fits
+from tandem.times import format_time, parse_time
 
 _FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then restart"
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tandem.logs import human_duration
 from tandem.receipts import Receipt
-from tandem.state import parse_time
+from tandem.times import human_duration, parse_time
 from tandem.watch import Snapshot
 
 if TYPE_CHECKING:  # rich loads only when a frame is drawn: `tandem status` uses the words

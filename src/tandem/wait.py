@@ -24,10 +24,10 @@ from tandem.errors import LeaseHeld, RemoteUnreachable, TandemError
 from tandem.interrupts import Interrupt
 from tandem.lease import Owner
 from tandem.limits import peer_line
-from tandem.logs import human_duration
 from tandem.renewal import Clocks, Renewal, extended, lease_ref, liveness, seen_ref
 from tandem.session import Session
 from tandem.state import Actor, State, other
+from tandem.times import human_duration
 from tandem.turns import INIT_SUBJECT, commit_turn, honour_pending_stop
 
 _FIRST_POLL = 0.2

@@ -25,7 +25,7 @@ from tandem.errors import GitError
 from tandem.git import Repo
 from tandem.logs import EVENTS_NAME
 from tandem.receipts import Receipt
-from tandem.state import parse_time, utcnow
+from tandem.times import parse_time, utcnow
 
 TAIL_BYTES = 16384
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")

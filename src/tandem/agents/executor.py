@@ -26,8 +26,9 @@ from tandem.config import AgentConfig
 from tandem.errors import AgentError, ConfigError
 from tandem.execution import AgentResult, ExecResult, FailureKind, Status, TurnContext
 from tandem.interrupts import Interrupt
-from tandem.logs import Console, Redactor, human_duration
-from tandem.state import Actor, utcnow
+from tandem.logs import Console, Redactor
+from tandem.state import Actor
+from tandem.times import human_duration, utcnow
 
 _VERSION_TIMEOUT = 30.0
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandem.agents.base import one_line
-from tandem.logs import human_duration
+from tandem.times import human_duration
 
 
 def mapping(value: Any) -> dict[str, Any]:

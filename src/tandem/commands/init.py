@@ -8,7 +8,8 @@ from pathlib import Path
 from tandem.commands.common import host_root
 from tandem.commands.shim import write_shim
 from tandem.config import CONFIG_NAME
-from tandem.state import initial, utcnow
+from tandem.state import initial
+from tandem.times import utcnow
 
 PROMPTS = ("supervisor.md", "main.md", "reviewer.md", "router.md")
 _IGNORED = {"logs", "logs/", "/logs", "/logs/"}

@@ -12,9 +12,10 @@ from typing import Any
 from tandem import ledger, workflow
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
-from tandem.logs import human_duration, read_events
+from tandem.logs import read_events
 from tandem.renewal import SKEW_WARN_SECS, ago, extended, liveness
-from tandem.state import State, format_time, parse_time
+from tandem.state import State
+from tandem.times import format_time, human_duration, parse_time
 from tandem.view import pause_words
 
 
