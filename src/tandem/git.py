@@ -75,7 +75,7 @@ class Dirty:
 
 
 @dataclass(frozen=True)
-class Status:
+class TreeStatus:
     """HEAD, branch and dirty paths, read in one ``git status`` call."""
 
     head: str | None  # full sha, None before the first commit
@@ -156,7 +156,7 @@ class Repo:
         return cls(Path(top), env, network_timeout=network_timeout)
 
     # -- reading ----------------------------------------------------------------------
-    def status(self) -> Status:
+    def status(self) -> TreeStatus:
         """HEAD, branch and every dirty path (untracked files listed one by one)."""
         out = self.git(
             "status",
@@ -413,7 +413,7 @@ class Repo:
         self.git("reset", "--quiet", "--keep", base)
 
 
-def parse_status(out: bytes) -> Status:
+def parse_status(out: bytes) -> TreeStatus:
     """Parse ``git status --porcelain=v2 --branch -z``."""
     head: str | None = None
     branch: str | None = None
@@ -445,7 +445,7 @@ def parse_status(out: bytes) -> Status:
             dirty.append(Dirty(parts[10], parts[1]))
         elif kind == "?":
             dirty.append(Dirty(entry[2:], "??"))
-    return Status(head, branch, tuple(dirty))
+    return TreeStatus(head, branch, tuple(dirty))
 
 
 def _nul_join(paths: Sequence[str]) -> bytes:

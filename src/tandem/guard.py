@@ -10,7 +10,7 @@ and the command that repairs it. Nothing here changes anything.
 
 from __future__ import annotations
 
-from tandem.git import Status
+from tandem.git import TreeStatus
 from tandem.host import Host
 from tandem.state import State
 
@@ -18,7 +18,7 @@ _AFTER = "then restart (the failed turn is recorded then; nothing was reset or p
 
 
 def git_problem(
-    host: Host, branch: str | None, claim: str | None, status: Status | None
+    host: Host, branch: str | None, claim: str | None, status: TreeStatus | None
 ) -> str | None:
     """What the agent left wrong in git, as a failure reason with its repair; or None.
 

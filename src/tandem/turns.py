@@ -22,13 +22,12 @@ from typing import Protocol
 from tandem import guard, receipts, unattended, workflow
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
-from tandem.git import Status
+from tandem.git import TreeStatus
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.limits import PauseRecord
 from tandem.router import RouterContext
-from tandem.runner import PromptExecutor, TurnResult, run_turn
-from tandem.runner import Status as TurnStatus
+from tandem.runner import PromptExecutor, Status, TurnResult, run_turn
 from tandem.state import Actor, Failure, State
 
 
@@ -162,7 +161,7 @@ def finish_turn(
         if isinstance(pause, str):  # it may not pause any longer: it fails, saying why
             result, pause = dataclasses.replace(result, failure=pause), None
         elif pause is not None:
-            result = dataclasses.replace(result, status=TurnStatus.PAUSED)
+            result = dataclasses.replace(result, status=Status.PAUSED)
         after = _transition(host, started.state, result, found or started.state, head, pause)
         host.state_file.write(after)
     if problem is None:
@@ -202,7 +201,7 @@ def _subject_of(result: TurnResult, after: State) -> str:
     return turn_subject(result.actor, result.ok, after, result.prompt)
 
 
-def _selection(host: Host, actor: Actor, status: Status | None) -> Selection:
+def _selection(host: Host, actor: Actor, status: TreeStatus | None) -> Selection:
     return Selection() if status is None else selection_for(host, actor, status.dirty)
 
 
@@ -227,10 +226,10 @@ def _check_tree(
 
 def _failed(result: TurnResult, why: str) -> TurnResult:
     """The turn failed for ``why`` (an earlier failure of its own is kept after it)."""
-    if result.status is TurnStatus.INTERRUPTED:
+    if result.status is Status.INTERRUPTED:
         return result
     failure = why if result.ok else f"{why}; also: {result.failure}"
-    return dataclasses.replace(result, status=TurnStatus.FAILED, failure=failure)
+    return dataclasses.replace(result, status=Status.FAILED, failure=failure)
 
 
 def _on_disk(host: Host) -> State | None:
@@ -308,7 +307,7 @@ def _announce_stop(host: Host, reason: str, actor: Actor | None, iteration: int)
 
 def raise_if_failed(result: TurnResult) -> None:
     """Turn a recorded failure into the exception that ends the run."""
-    if result.status is TurnStatus.INTERRUPTED:
+    if result.status is Status.INTERRUPTED:
         raise Interrupted(f"{result.actor} turn interrupted at iteration {result.iteration}")
     if not result.ok:
         raise TurnFailed(describe_failure(result))
@@ -316,7 +315,7 @@ def raise_if_failed(result: TurnResult) -> None:
 
 def _notify_failure(host: Host, finished: Finished) -> None:
     result = finished.result
-    if result.ok or result.status is TurnStatus.INTERRUPTED:
+    if result.ok or result.status is Status.INTERRUPTED:
         return
     failure = finished.state.failure
     unattended.notify(
