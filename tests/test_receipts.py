@@ -64,7 +64,7 @@ def test_a_turn_result_becomes_a_receipt_with_the_router_run_billed_to_it() -> N
         source="router",
         agent="claude",
         log_path="logs/main/galph/x.log",
-        result=AgentResult(
+        agent_result=AgentResult(
             cost_usd=0.25,
             usage={"input_tokens": 10, "cache_read_input_tokens": 7, "output_tokens": 3},
         ),

@@ -119,7 +119,7 @@ def from_turn(
     a ``--model`` flag says which model ran.
     """
     agent = result.agent
-    spent = [r for r in (result.result, router) if r is not None]
+    spent = [r for r in (result.agent_result, router) if r is not None]
     costs = [r.cost_usd for r in spent if r.cost_usd is not None]
     counted = [tokens_of(r.usage) for r in spent if r.usage]
     return Receipt(

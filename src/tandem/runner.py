@@ -52,7 +52,7 @@ class TurnResult:
     exit_code: int | None = None
     failure: str | None = None  # why the turn failed
     log_path: str | None = None
-    result: AgentResult | None = field(default=None)
+    agent_result: AgentResult | None = field(default=None)  # what the agent reported
     kind: FailureKind | None = None
     reset_at: datetime | None = None
     retry_after: float | None = None
@@ -86,7 +86,7 @@ class TurnResult:
             "started_at": format_time(self.started_at),
             "ended_at": format_time(self.ended_at),
             "duration_secs": round(self.duration, 3),
-            "result": self.result.to_json() if self.result else None,
+            "result": self.agent_result.to_json() if self.agent_result else None,
             "router_result": self.router_result.to_json() if self.router_result else None,
             "turn_id": self.turn_id,
         }
@@ -252,7 +252,7 @@ def _result(
         exit_code=done.exit_code,
         failure=None if done.ok else done.reason or "failed",
         log_path=log_path,
-        result=done.result,
+        agent_result=done.result,
         kind=None if done.ok else done.kind or FailureKind.AGENT,
         reset_at=done.reset_at,
         retry_after=done.retry_after,
@@ -270,6 +270,6 @@ def _footer(result: TurnResult) -> dict[str, Any]:
     if result.failure:
         footer["failure"] = result.failure
         footer["kind"] = result.kind.value if result.kind else None
-    if result.result is not None:
-        footer["final result"] = result.result.to_json()
+    if result.agent_result is not None:
+        footer["final result"] = result.agent_result.to_json()
     return footer

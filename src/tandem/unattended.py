@@ -155,7 +155,7 @@ def spent_after(spent: Spent, result: TurnResult) -> Spent:
     if result.router_result is not None:
         router = result.router_result
         spent = spent.add(router.cost_usd, limits.run_tokens(router.usage), turns=0)
-    run = result.result
+    run = result.agent_result
     if run is None:
         return spent.add(None, 0)
     return spent.add(run.cost_usd, limits.run_tokens(run.usage))
