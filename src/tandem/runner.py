@@ -47,7 +47,7 @@ class TurnResult:
     ended_at: datetime
     prompt: str | None = None
     source: str | None = None
-    reason: str | None = None  # why this prompt
+    route_reason: str | None = None  # why this source and prompt: the router's word, a stamp
     agent: str | None = None
     exit_code: int | None = None
     failure: str | None = None  # why the turn failed
@@ -75,7 +75,7 @@ class TurnResult:
             "status": self.status.value,
             "prompt": self.prompt,
             "source": self.source,
-            "reason": self.reason,
+            "reason": self.route_reason,
             "agent": self.agent,
             "exit_code": self.exit_code,
             "failure": self.failure,
@@ -247,7 +247,7 @@ def _result(
         ended,
         prompt=decision.prompt,
         source=decision.source,
-        reason=decision.reason,
+        route_reason=decision.reason,
         agent=done.agent,
         exit_code=done.exit_code,
         failure=None if done.ok else done.reason or "failed",

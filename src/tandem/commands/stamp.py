@@ -60,7 +60,7 @@ def stamp(
             now,
             now,
             source="stamp",
-            reason="stamped by hand",
+            route_reason="stamped by hand",
             failure=None if ok else (reason or "stamped failed by hand"),
         )
         note = f"released={released}" if released else ""
