@@ -99,7 +99,7 @@ class ExecResult:
     agent: str
     status: Status
     exit_code: int | None = None
-    reason: str | None = None  # why it failed
+    failure: str | None = None  # why it failed (TurnResult.failure comes from it)
     kind: FailureKind | None = None  # set when it failed
     reset_at: datetime | None = None  # usage limit: when the window resets
     retry_after: float | None = None  # rate limit: seconds the API asked to wait

@@ -97,9 +97,9 @@ def test_a_timed_out_run_names_the_last_api_error(tmp_path: Path) -> None:
     done = run(agents)
     assert done.status is Status.FAILED
     assert done.kind is FailureKind.TIMEOUT
-    assert done.reason is not None
-    assert done.reason.startswith("timed out after ")
-    assert done.reason.endswith("; last API error: 429 rate_limit_error")
+    assert done.failure is not None
+    assert done.failure.startswith("timed out after ")
+    assert done.failure.endswith("; last API error: 429 rate_limit_error")
     assert "claude: API retry 1/10 in 4.1s (HTTP 429)" in console_out(agents)
 
 
@@ -123,13 +123,13 @@ def test_codex_failing_at_start_up_says_why(tmp_path: Path) -> None:
     )
     done = run(fake(tmp_path, "codex", body))
     assert (done.status, done.kind) == (Status.FAILED, FailureKind.AGENT)
-    assert done.reason == f"exited with 1: {why}"
+    assert done.failure == f"exited with 1: {why}"
 
 
 def test_a_run_without_a_final_result_gives_its_last_stderr_line(tmp_path: Path) -> None:
     body = "print('fatal: model overloaded, giving up', file=sys.stderr)"
     done = run(fake(tmp_path, "claude", body))
-    assert done.reason == (
+    assert done.failure == (
         "the agent's output has no final result; last stderr line: "
         "fatal: model overloaded, giving up"
     )
@@ -168,7 +168,7 @@ def test_an_agent_that_closes_its_output_and_works_on_is_waited_for(tmp_path: Pa
     agents = fake(tmp_path, "worker", body)
     started = time.monotonic()
     done = run(agents)
-    assert done.ok, done.reason
+    assert done.ok, done.failure
     assert time.monotonic() - started >= 2
     assert (agents.root / "late.txt").read_text() == "written after the pipes closed"
 

@@ -61,7 +61,7 @@ def test_claude_subscription_limit_is_a_usage_limit_with_its_reset(lab: Lab) -> 
     assert (done.status, done.kind) == (Status.FAILED, FailureKind.USAGE_LIMIT)
     assert done.reset_at is not None
     assert before + 3000 < done.reset_at.timestamp() < time.time() + 3700
-    assert "You've hit your" in (done.reason or "")
+    assert "You've hit your" in (done.failure or "")
     assert "claude: usage limit reached (five_hour)" in shown
 
 
@@ -96,6 +96,6 @@ def test_codex_failing_at_start_up_says_why(lab: Lab) -> None:
     missing = str(Path(lab.tmp_path) / "no-such-codex-home")
     done, _ = execute(lab, CODEX, server, {"CODEX_HOME": missing})
     assert done.kind is FailureKind.AGENT
-    assert done.reason is not None
-    assert done.reason != "exited with 1"
-    assert done.reason.startswith("exited with 1: Error finding codex home: CODEX_HOME points")
+    assert done.failure is not None
+    assert done.failure != "exited with 1"
+    assert done.failure.startswith("exited with 1: Error finding codex home: CODEX_HOME points")

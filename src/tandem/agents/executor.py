@@ -155,7 +155,7 @@ class AgentExecutor:
         except (OSError, UnicodeDecodeError) as exc:
             reason = f"cannot read prompt {prompt_path}: {exc}"
             turn.log.line(f"tandem: {reason}")
-            return ExecResult(turn.agent, Status.FAILED, reason=reason, kind=FailureKind.AGENT)
+            return ExecResult(turn.agent, Status.FAILED, failure=reason, kind=FailureKind.AGENT)
         invocation = resolved.agent.invocation(
             resolved.executable,
             prompt_text=prompt_text,
@@ -179,7 +179,7 @@ class AgentExecutor:
         except OSError as exc:
             reason = f"could not start {invocation.argv[0]}: {exc}"
             turn.log.line(reason)
-            return ExecResult(turn.agent, Status.FAILED, reason=reason, kind=FailureKind.AGENT)
+            return ExecResult(turn.agent, Status.FAILED, failure=reason, kind=FailureKind.AGENT)
         finally:
             relay.close()
         return _judge(resolved, outcome, relay, self.clock())
