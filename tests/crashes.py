@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import REPO_ROOT, TESTS, Host, git
+from helpers import REPO_ROOT, TESTS, HostRepo, git
 
 
 def crashing_env(
-    tmp_path: Path, host: Host, plan: dict[str, object]
+    tmp_path: Path, host: HostRepo, plan: dict[str, object]
 ) -> tuple[dict[str, str], Path]:
     """``host``'s environment with ``git_shim.py`` first on PATH, armed with ``plan``."""
     shim_dir = tmp_path / "shim"
@@ -32,7 +32,7 @@ def crashing_env(
     return env, crash_plan
 
 
-def killed_inside_state_write(host: Host, needle: str, *args: str) -> int:
+def killed_inside_state_write(host: HostRepo, needle: str, *args: str) -> int:
     """Run ``tandem ARGS``, SIGKILLed inside the atomic write of a state holding ``needle``
     (``killer/sitecustomize.py``); the exit code."""
     env = host.env(TANDEM_KILL_IN_WRITE=needle)
@@ -87,7 +87,7 @@ def work_commits(root: Path) -> set[str]:
     }
 
 
-def assert_no_agent_alive(host: Host, grace: float = 5) -> None:
+def assert_no_agent_alive(host: HostRepo, grace: float = 5) -> None:
     """No agent process of an earlier (killed) run is still alive: no second agent."""
     deadline = time.monotonic() + grace
     for call in host.calls():

@@ -46,8 +46,8 @@ def write(root: Path, files: Mapping[str, str]) -> None:
 
 
 @dataclass
-class Host:
-    """A host repo for tests, with the fake agent wired in."""
+class HostRepo:
+    """A host repository (the one tandem runs in) for a test, the fake agent wired in."""
 
     root: Path
     bin: Path
@@ -108,7 +108,7 @@ def make_host(
     files: Mapping[str, str] | None = None,
     commit: bool = True,
     agent: str = "",
-) -> Host:
+) -> HostRepo:
     """A git repo with prompts, a config using the fake agent, logs/ ignored, one commit.
 
     ``config`` is appended to the config file; ``agent`` lines go into its ``agent:``.
@@ -126,14 +126,14 @@ def make_host(
     return with_fake_agent(tmp_path, name, root)
 
 
-def with_fake_agent(tmp_path: Path, name: str, root: Path) -> Host:
-    """A ``Host`` for ``root`` with the fake agent in its own bin folder."""
+def with_fake_agent(tmp_path: Path, name: str, root: Path) -> HostRepo:
+    """A ``HostRepo`` for ``root`` with the fake agent in its own bin folder."""
     bin_dir = tmp_path / f"{name}-bin"
     bin_dir.mkdir()
     agent = bin_dir / "fake-agent"
     agent.write_text(f"#!{sys.executable}\n" + FAKE_AGENT.read_text())
     agent.chmod(0o755)
-    return Host(
+    return HostRepo(
         root,
         bin_dir,
         tmp_path / f"{name}-agent.jsonl",
@@ -244,10 +244,10 @@ def open_test_host(root: Path, **flags: Any) -> Any:
 
 @dataclass
 class Pair:
-    """A bare remote and clones of it, each a ``Host`` with its own fake agent."""
+    """A bare remote and clones of it, each a ``HostRepo`` with its own fake agent."""
 
     remote: Path
-    clones: dict[str, Host]
+    clones: dict[str, HostRepo]
 
 
 def make_pair(

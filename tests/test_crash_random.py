@@ -24,7 +24,7 @@ from crashes import (
     ok_stamps,
     work_commits,
 )
-from helpers import Host, Run, git, make_host, make_pair, remote_subjects, start_tandem, tandem
+from helpers import HostRepo, Run, git, make_host, make_pair, remote_subjects, start_tandem, tandem
 
 SEED = int(os.environ.get("TANDEM_CRASH_SEED", "7"))
 ROUNDS = int(os.environ.get("TANDEM_CRASH_ROUNDS", "2"))
@@ -36,7 +36,7 @@ PLAN = {
 }
 
 
-def killed_run(host: Host, args: tuple[str, ...], delay: float, log: Path) -> Run:
+def killed_run(host: HostRepo, args: tuple[str, ...], delay: float, log: Path) -> Run:
     """Start ``tandem ARGS``, SIGKILL it after ``delay`` seconds unless it ended first."""
     proc = start_tandem(host.root, *args, env=host.env(), log=log)
     try:
@@ -47,7 +47,7 @@ def killed_run(host: Host, args: tuple[str, ...], delay: float, log: Path) -> Ru
     return Run(proc.returncode, log.read_text(), "")
 
 
-def plain_run(host: Host, args: tuple[str, ...], log: Path) -> Run:
+def plain_run(host: HostRepo, args: tuple[str, ...], log: Path) -> Run:
     """A restart as a user types it; a stale index.lock is removed as its error says."""
     for _ in range(3):
         proc = start_tandem(host.root, *args, env=host.env(), log=log)
@@ -59,14 +59,14 @@ def plain_run(host: Host, args: tuple[str, ...], log: Path) -> Run:
     raise AssertionError(out)
 
 
-def peer_turn(peer: Host, *args: str) -> None:
+def peer_turn(peer: HostRepo, *args: str) -> None:
     """The peer's turn, which must succeed (a crash log is shown if it does not)."""
     done = tandem(peer.root, *args, env=peer.env())
     crashes = [p.read_text() for p in (peer.root / "logs").glob("tandem-crash-*.log")]
     assert done.code == 0, done.err + "".join(crashes)
 
 
-def remaining(host: Host) -> int:
+def remaining(host: HostRepo) -> int:
     """Iterations left to reach ITERATIONS by the recorded (committed) state; a restart
     may then record one more turn that a killed run finished but did not commit."""
     text = git(host.root, "show", "HEAD:sync/state.json", check=False)

@@ -19,7 +19,7 @@ from crashes import (
 )
 from helpers import (
     SYNC,
-    Host,
+    HostRepo,
     git,
     last_line,
     make_host,
@@ -183,7 +183,7 @@ def test_stop_pushed_from_a_third_clone_mid_turn_is_merged_and_honoured(tmp_path
     assert remote_file(pair.remote, "input.md") == "task\n"
 
 
-def _human_edits_the_state(human: Host) -> None:
+def _human_edits_the_state(human: HostRepo) -> None:
     git(human.root, "pull", "--quiet")
     data = json.loads((human.root / "sync" / "state.json").read_text())
     (human.root / "sync" / "state.json").write_text(json.dumps({**data, "note": "by hand"}))
@@ -234,7 +234,7 @@ def test_local_stop_while_waiting_stops_the_loop_cleanly(tmp_path: Path) -> None
 
 
 # -- rule 4: what the agent did to git -------------------------------------------------------
-def _side_branch(host: Host) -> None:
+def _side_branch(host: HostRepo) -> None:
     git(host.root, "branch", "side")
     git(host.root, "switch", "--quiet", "side")
     (host.root / "side.txt").write_text("side\n")

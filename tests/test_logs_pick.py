@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import REPO_ROOT, Host, git, make_host, tandem, write
+from helpers import REPO_ROOT, HostRepo, git, make_host, tandem, write
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> Host:
+def ran(tmp_path_factory: pytest.TempPathFactory) -> HostRepo:
     """A host after three real iterations with the dry-run agent."""
     host = make_host(tmp_path_factory.mktemp("logs"), files={"docs/guide.md": "read me\n"})
     done = tandem(host.root, "run", "--agent", "dry-run", "--iterations", "3", env=host.env())
@@ -25,30 +25,30 @@ def _parse(text: str) -> ET.Element:
     return ET.fromstring(text)  # noqa: S314 - tandem's own output, made by this test
 
 
-def _logs(host: Host, *args: str) -> list[tuple[str, str]]:
+def _logs(host: HostRepo, *args: str) -> list[tuple[str, str]]:
     """(role, iter) of each log that ``tandem logs --format xml ARGS`` printed."""
     done = tandem(host.root, "logs", "--format", "xml", *args, env=host.env())
     assert done.code == 0, done.err
     return [(e.get("role", ""), e.get("iter", "")) for e in _parse(done.out).iter("log")]
 
 
-def test_count_and_roles_pick_the_last_iterations_of_one_actor(ran: Host) -> None:
+def test_count_and_roles_pick_the_last_iterations_of_one_actor(ran: HostRepo) -> None:
     assert _logs(ran, "--count", "2", "--roles", "ralph") == [("ralph", "2"), ("ralph", "3")]
     assert _logs(ran, "-n", "1") == [("galph", "3"), ("ralph", "3")]
 
 
-def test_min_and_max_iter_bound_the_iterations(ran: Host) -> None:
+def test_min_and_max_iter_bound_the_iterations(ran: HostRepo) -> None:
     assert _logs(ran, "-n", "9", "--min-iter", "2", "--max-iter", "2") == [
         ("galph", "2"),
         ("ralph", "2"),
     ]
 
 
-def _branch(host: Host) -> str:
+def _branch(host: HostRepo) -> str:
     return git(host.root, "branch", "--show-current").strip()
 
 
-def test_a_branch_prefix_names_the_folder_under_logs(ran: Host) -> None:
+def test_a_branch_prefix_names_the_folder_under_logs(ran: HostRepo) -> None:
     branch = _branch(ran)
     assert _logs(ran, f"logs/{branch}", "-n", "1") == [("galph", "3"), ("ralph", "3")]
     assert _logs(ran, branch, "-n", "1") == [("galph", "3"), ("ralph", "3")]
@@ -57,7 +57,7 @@ def test_a_branch_prefix_names_the_folder_under_logs(ran: Host) -> None:
     assert done.err.strip() == "tandem: no turn logs under logs/elsewhere"
 
 
-def test_ls_paths_list_the_files_at_the_commit_that_stamped_each_log(ran: Host) -> None:
+def test_ls_paths_list_the_files_at_the_commit_that_stamped_each_log(ran: HostRepo) -> None:
     done = tandem(ran.root, "logs", "--format", "xml", "-n", "1", "--ls-paths", "docs,prompts")
     assert done.code == 0, done.err
     logs = list(_parse(done.out).iter("log"))
@@ -70,7 +70,7 @@ def test_ls_paths_list_the_files_at_the_commit_that_stamped_each_log(ran: Host) 
         assert log.get("commit")
 
 
-def test_summaries_of_the_earlier_scripts_are_read_from_their_folders(ran: Host) -> None:
+def test_summaries_of_the_earlier_scripts_are_read_from_their_folders(ran: HostRepo) -> None:
     summary = f"logs/{_branch(ran)}/galph-summaries/iter-00002_20260101-summary.md"
     write(ran.root, {summary: "# did x\n"})
     done = tandem(ran.root, "logs", "--source", "summaries", "-n", "5", env=ran.env())
@@ -78,7 +78,7 @@ def test_summaries_of_the_earlier_scripts_are_read_from_their_folders(ran: Host)
     assert done.out == f"==> {summary} <==\n# did x\n"
 
 
-def test_roles_naming_no_actor_is_a_usage_error(ran: Host) -> None:
+def test_roles_naming_no_actor_is_a_usage_error(ran: HostRepo) -> None:
     done = tandem(ran.root, "logs", "--roles", "bob", env=ran.env())
     assert done.code == 2
     assert done.err.startswith("tandem: error: ")
@@ -86,7 +86,7 @@ def test_roles_naming_no_actor_is_a_usage_error(ran: Host) -> None:
     assert "bob" in done.err
 
 
-def test_the_shim_runs_tail_interleave_logs_as_the_script_did(ran: Host) -> None:
+def test_the_shim_runs_tail_interleave_logs_as_the_script_did(ran: HostRepo) -> None:
     made = tandem(ran.root, "init", "--shim", env=ran.env())
     assert made.code == 0, made.err
     done = subprocess.run(

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from as_host import machine
-from helpers import REPO_ROOT, Host, git, make_pair, remote_file, remote_subjects
+from helpers import REPO_ROOT, HostRepo, git, make_pair, remote_file, remote_subjects
 from netrig import network_env, served
 
 FAST = "sync:\n  lease_secs: 4\n  lease_renew_secs: 1\n  git_timeout_secs: 1.5\n"
@@ -33,7 +33,7 @@ if subprocess.run(machine("probe", ["true"]), capture_output=True, check=False).
     pytest.skip("no UTS namespace here (unshare)", allow_module_level=True)
 
 
-def on(name: str, host: Host, *args: str, log: Path, prefix: tuple[str, ...] = ()) -> Popen:
+def on(name: str, host: HostRepo, *args: str, log: Path, prefix: tuple[str, ...] = ()) -> Popen:
     """``tandem ARGS`` in ``host``'s clone on the pretend machine ``name``."""
     env = network_env(host.env(PYTHONPATH=str(REPO_ROOT / "src")))
     with log.open("wb") as out:
@@ -50,12 +50,14 @@ def on(name: str, host: Host, *args: str, log: Path, prefix: tuple[str, ...] = (
 Popen = subprocess.Popen[bytes]
 
 
-def run_on(name: str, host: Host, *args: str, log: Path, timeout: float = 60) -> tuple[int, str]:
+def run_on(
+    name: str, host: HostRepo, *args: str, log: Path, timeout: float = 60
+) -> tuple[int, str]:
     proc = on(name, host, *args, log=log)
     return proc.wait(timeout=timeout), log.read_text()
 
 
-def kill_machine(proc: Popen, host: Host) -> None:
+def kill_machine(proc: Popen, host: HostRepo) -> None:
     """SIGKILL the whole tree: tandem's group, and the agent in its own group."""
     os.killpg(proc.pid, signal.SIGKILL)
     for call in host.calls():
@@ -76,11 +78,11 @@ def remote_ref(remote: Path, ref: str) -> str | None:
     return git(remote, "rev-parse", "--verify", "--quiet", ref, check=False).strip() or None
 
 
-def status_on(name: str, host: Host, tmp_path: Path) -> str:
+def status_on(name: str, host: HostRepo, tmp_path: Path) -> str:
     return run_on(name, host, "status", log=tmp_path / f"status-{time.monotonic_ns()}.log")[1]
 
 
-def galph_turn(pair_root: Path, galph: Host, tmp_path: Path) -> None:
+def galph_turn(pair_root: Path, galph: HostRepo, tmp_path: Path) -> None:
     code, out = run_on("host-a", galph, "supervisor", *SYNC, log=tmp_path / "galph.log")
     assert code == 0, out
 

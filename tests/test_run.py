@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import Host, assert_one_line_error, git, make_host, start_tandem, tandem
+from helpers import HostRepo, assert_one_line_error, git, make_host, start_tandem, tandem
 from tandem import proc
 
 
-def running_state(host: Host, owner: str, expires: str) -> None:
+def running_state(host: HostRepo, owner: str, expires: str) -> None:
     host.put_state(
         {
             "iteration": 2,

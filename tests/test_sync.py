@@ -13,7 +13,7 @@ from crashes import crashing_env
 from helpers import (
     ANY,
     SYNC,
-    Host,
+    HostRepo,
     Pair,
     assert_line,
     assert_one_line_error,
@@ -28,12 +28,12 @@ from helpers import (
 )
 
 
-def supervisor(host: Host, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
+def supervisor(host: HostRepo, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
     result = tandem(host.root, "supervisor", *SYNC, *args, env=host.env(**env), timeout=timeout)
     return result.code, result.out + result.err
 
 
-def loop(host: Host, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
+def loop(host: HostRepo, *args: str, timeout: float = 60, **env: str) -> tuple[int, str]:
     result = tandem(host.root, "loop", *SYNC, *args, env=host.env(**env), timeout=timeout)
     return result.code, result.out + result.err
 
@@ -317,7 +317,7 @@ def test_remote_unreachable_then_restart_publishes_the_pending_stamp(tmp_path: P
     assert len(galph.calls()) == 1
 
 
-def _wait_until_agent_started(host: Host) -> None:
+def _wait_until_agent_started(host: HostRepo) -> None:
     deadline = time.monotonic() + 30
     while not host.calls():
         assert time.monotonic() < deadline, "the agent never started"
@@ -400,7 +400,7 @@ def test_galph_creates_a_missing_state_and_ralph_waits_for_it(tmp_path: Path) ->
     assert "[SYNC init] actor=galph status=idle" in remote_subjects(pair.remote)
 
 
-def prepare(host: Host, how: str) -> None:
+def prepare(host: HostRepo, how: str) -> None:
     root = host.root
     if how == "wrong branch":
         git(root, "checkout", "--quiet", "-b", "other")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, Host, git, make_host, make_pair, start_tandem, tandem
+from helpers import REPO_ROOT, HostRepo, git, make_host, make_pair, start_tandem, tandem
 from sync_history import SYNC
 from terminal import Tmux
 
@@ -29,7 +29,7 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     terminal.close()
 
 
-def _loop(host: Host, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+def _loop(host: HostRepo, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
     return start_tandem(host.root, "run", *args, env=host.env(), log=tmp_path / "loop.log")
 
 

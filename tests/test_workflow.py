@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Host, git, make_host, make_pair, remote_file, snapshot, start_tandem, tandem
+from helpers import HostRepo, git, make_host, make_pair, remote_file, snapshot, start_tandem, tandem
 from tandem.state import Next, State
 
 FOUR = """workflow:
@@ -24,21 +24,21 @@ STEP_PROMPTS = {f"prompts/{name}": f"# {name}\n" for name in ("plan.md", "review
 TRACE = [("galph", "plan.md"), ("ralph", "main.md"), ("galph", "review.md"), ("ralph", "fix.md")]
 
 
-def tracked(host: Host) -> dict[str, bytes]:
+def tracked(host: HostRepo) -> dict[str, bytes]:
     """The host's files and HEAD, without the git-ignored logs (events record errors)."""
     return {k: v for k, v in snapshot(host.root).items() if not k.startswith("logs/")}
 
 
-def four_step_host(tmp_path: Path, extra: str = "") -> Host:
+def four_step_host(tmp_path: Path, extra: str = "") -> HostRepo:
     return make_host(tmp_path, FOUR + extra, files=STEP_PROMPTS)
 
 
-def run(host: Host, *args: str) -> tuple[int, str]:
+def run(host: HostRepo, *args: str) -> tuple[int, str]:
     done = tandem(host.root, "run", *args, env=host.env())
     return done.code, done.out + done.err
 
 
-def stamps(host: Host) -> list[str]:
+def stamps(host: HostRepo) -> list[str]:
     return [s.split(" galph_commit")[0].split(" ralph_commit")[0] for s in host.subjects()[1:]]
 
 
@@ -260,7 +260,7 @@ def test_sync_mode_runs_each_actors_steps_in_order(tmp_path: Path) -> None:
     assert (state["iteration"], state["step"], state["expected_actor"]) == (3, 0, "galph")
 
 
-def at_step_two(tmp_path: Path) -> Host:
+def at_step_two(tmp_path: Path) -> HostRepo:
     state = {"iteration": 1, "expected_actor": "galph", "status": "complete"}
     state |= {"workflow": "plan-build-review", "step": 2}
     return make_host(tmp_path, FOUR, files={**STEP_PROMPTS, "sync/state.json": json.dumps(state)})

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from fakes.servers import CLAUDE_BIN, CLI_BIN_DIR, CODEX_BIN, FakeServer, cli_env, codex_args
-from helpers import Host, Run, git, make_host, start_tandem, tandem
+from helpers import HostRepo, Run, git, make_host, start_tandem, tandem
 
 Json = dict[str, Any]
 Script = list[Json]
@@ -123,7 +123,7 @@ class Setup:
     """A host repo, the fake server its agent talks to, and the environment of a run."""
 
     cli: Cli
-    host: Host
+    host: HostRepo
     server: FakeServer
     env: dict[str, str]
     mark: str
