@@ -8,7 +8,7 @@ import pytest
 
 from helpers import assert_one_line_error, make_host, snapshot, tandem
 from tandem import cli
-from tandem.config import load
+from tandem.configfile import load
 from tandem.errors import ConfigError, UsageError
 
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tandem.config import Config, load
+from tandem.config import Config
+from tandem.configfile import load
 from tandem.errors import ConfigError, UsageError
 
 

@@ -364,7 +364,7 @@ def test_the_init_template_states_the_real_defaults(tmp_path: Path) -> None:
     from importlib import resources
 
     from tandem.commands.config import leaves
-    from tandem.config import load
+    from tandem.configfile import load
 
     template = (resources.files("tandem") / "templates" / "orchestration.yaml").read_text()
     for name, text in (("template", template.replace("__AGENT__", "claude")), ("empty", "")):

@@ -384,9 +384,9 @@ def _crash_log(cwd: Path) -> Path:
     name = f"tandem-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     folders = [Path(tempfile.gettempdir())]
     with contextlib.suppress(Exception):
-        from tandem import config
+        from tandem import configfile
 
-        folders.insert(0, config.load(cwd).logs_dir)
+        folders.insert(0, configfile.load(cwd).logs_dir)
     for folder in folders:
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tandem import config as config_mod
+from tandem import configfile
 from tandem.config import Config, Layer
 from tandem.errors import ConfigError, NotAGitRepo
 from tandem.git import Repo
@@ -36,7 +36,7 @@ def load_config(
     layers: Sequence[Layer] = (),
 ) -> Config:
     """The config, with the git top level as the root when there is no config file."""
-    return config_mod.load(
+    return configfile.load(
         cwd,
         explicit=config_path,
         env=os.environ if env is None else env,

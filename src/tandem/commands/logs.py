@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import quoteattr
 
+from tandem.checks import actor_name
 from tandem.commands.common import quiet_host, quit_on_signals
-from tandem.config import actor_name
 from tandem.errors import UsageError
 from tandem.state import ACTORS
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tandem.checks import actor_name
 from tandem.commands.common import quiet_host
-from tandem.config import actor_name
 from tandem.errors import UsageError
 from tandem.router import RouterContext, decide
 

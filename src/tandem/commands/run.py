@@ -13,8 +13,9 @@ from typing import Any
 from tandem import proc
 from tandem.agents.dispatch import Dispatch
 from tandem.agents.executor import AgentExecutor
+from tandem.checks import actor_name
 from tandem.commands.common import check_logs_dir, load_config
-from tandem.config import Config, Layer, actor_name
+from tandem.config import Config, Layer
 from tandem.errors import Interrupted, TandemError, UsageError
 from tandem.host import Host, Policy, open_host
 from tandem.interrupts import Interrupt

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from tandem.autocommit import require_tree_for
+from tandem.checks import actor_name
 from tandem.commands.common import load_config, sync_overrides
-from tandem.config import actor_name
 from tandem.errors import LeaseHeld, StateError, UsageError
 from tandem.host import Host, open_host
 from tandem.logs import Console, Redactor
