@@ -8,7 +8,7 @@ import pytest
 
 from tandem.autocommit import Matcher, select
 from tandem.config import GALPH_GLOBS
-from tandem.git import Dirty
+from tandem.gitstatus import Dirty
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tandem.errors import TandemError
 from tandem.files import is_temp_of
-from tandem.git import Dirty
+from tandem.gitstatus import Dirty
 from tandem.host import Host
 from tandem.state import Actor
 

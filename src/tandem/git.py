@@ -13,11 +13,11 @@ import os
 import re
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from tandem import git_errors, proc
 from tandem.errors import GitError, NotAGitRepo, RebaseConflict
+from tandem.gitstatus import TreeStatus, parse_status
 
 _COMMITTED = re.compile(r"\[[^\]]* ([0-9a-f]{7,40})\] ")
 # Inherited GIT_* variables are dropped for tandem's git calls and the agents' (as
@@ -48,39 +48,6 @@ def agent_env(env: Mapping[str, str]) -> dict[str, str]:
         for key, value in env.items()
         if not key.startswith("GIT_") or key in _KEPT_GIT_VARS or key.startswith(_KEPT_GIT_PREFIXES)
     }
-
-
-@dataclass(frozen=True)
-class Dirty:
-    """One dirty path of the work tree, from ``git status --porcelain=v2 -z``."""
-
-    path: str
-    code: str  # the XY status pair, "??" for untracked
-    orig: str | None = None  # the old path of a rename or copy
-
-    @property
-    def untracked(self) -> bool:
-        """Not known to git yet (needs ``git add`` before a commit)."""
-        return self.code == "??"
-
-    @property
-    def deleted(self) -> bool:
-        """Deleted in the index or the work tree."""
-        return "D" in self.code
-
-    @property
-    def unmerged(self) -> bool:
-        """Part of an unresolved merge."""
-        return self.code == "UU" or "U" in self.code or self.code in ("AA", "DD")
-
-
-@dataclass(frozen=True)
-class TreeStatus:
-    """HEAD, branch and dirty paths, read in one ``git status`` call."""
-
-    head: str | None  # full sha, None before the first commit
-    branch: str | None  # None when detached
-    dirty: tuple[Dirty, ...]
 
 
 class Repo:
@@ -411,41 +378,6 @@ class Repo:
                 "inspect `git log` and restart",
             )
         self.git("reset", "--quiet", "--keep", base)
-
-
-def parse_status(out: bytes) -> TreeStatus:
-    """Parse ``git status --porcelain=v2 --branch -z``."""
-    head: str | None = None
-    branch: str | None = None
-    dirty: list[Dirty] = []
-    fields = out.split(b"\0")
-    i = 0
-    while i < len(fields):
-        entry = fields[i].decode("utf-8", errors="surrogateescape")
-        i += 1
-        if not entry:
-            continue
-        kind = entry[0]
-        if entry.startswith("# branch.oid "):
-            oid = entry[len("# branch.oid ") :]
-            head = None if oid == "(initial)" else oid
-        elif entry.startswith("# branch.head "):
-            name = entry[len("# branch.head ") :]
-            branch = None if name == "(detached)" else name
-        elif kind == "1":
-            parts = entry.split(" ", 8)
-            dirty.append(Dirty(parts[8], parts[1]))
-        elif kind == "2":
-            parts = entry.split(" ", 9)
-            orig = fields[i].decode("utf-8", errors="surrogateescape")
-            i += 1
-            dirty.append(Dirty(parts[9], parts[1], orig))
-        elif kind == "u":
-            parts = entry.split(" ", 10)
-            dirty.append(Dirty(parts[10], parts[1]))
-        elif kind == "?":
-            dirty.append(Dirty(entry[2:], "??"))
-    return TreeStatus(head, branch, tuple(dirty))
 
 
 def _nul_join(paths: Sequence[str]) -> bytes:

@@ -10,7 +10,7 @@ and the command that repairs it. Nothing here changes anything.
 
 from __future__ import annotations
 
-from tandem.git import TreeStatus
+from tandem.gitstatus import TreeStatus
 from tandem.host import Host
 from tandem.state import State
 

@@ -22,7 +22,7 @@ from typing import Protocol
 from tandem import guard, receipts, unattended, workflow
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
-from tandem.git import TreeStatus
+from tandem.gitstatus import TreeStatus
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.limits import PauseRecord
