@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import assert_one_line_error, make_host, snapshot, tandem
-from tandem import cli
+from tandem import cli, error_handler
 from tandem.configfile import load
 from tandem.errors import ConfigError, UsageError
 
@@ -193,7 +193,7 @@ def test_a_crash_log_that_cannot_be_written_still_prints_one_line(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "_dispatch", _explode)
-    monkeypatch.setattr(cli, "_crash_log", nowhere)
+    monkeypatch.setattr(error_handler, "_crash_log", nowhere)
     assert cli.main(["status"]) == 3
     err = capsys.readouterr().err
     assert err == (
