@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tandem.files import atomic_write, temp_files
 from tandem.lease import Owner
 from tandem.state import Actor, Failure, State, merge
-from tandem.turns import claim_subject, parse_subject, stop_subject, turn_subject
+from tandem.subjects import claim_subject, parse_subject, stop_subject, turn_subject
 
 NOW = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
 RUNNING = State(iteration=2, status="running-galph", lease_owner="a:1", lease_expires_at="x")

@@ -18,15 +18,8 @@ from tandem.router import RouterContext
 from tandem.runner import PromptExecutor
 from tandem.session import Session
 from tandem.state import Actor, State
-from tandem.turns import (
-    Finished,
-    Started,
-    begin_turn,
-    commit_turn,
-    honour_pending_stop,
-    run_loop,
-    start_subject,
-)
+from tandem.subjects import start_subject
+from tandem.turns import Finished, Started, begin_turn, commit_turn, honour_pending_stop, run_loop
 from tandem.workflow import Workflow
 
 

@@ -30,7 +30,8 @@ from tandem.files import atomic_write, temp_files
 from tandem.host import Host
 from tandem.state import Actor, State, merge
 from tandem.statefile import parse
-from tandem.turns import commit_turn, turn_subject
+from tandem.subjects import turn_subject
+from tandem.turns import commit_turn
 
 
 def recover(host: Host, *, sync: bool) -> None:

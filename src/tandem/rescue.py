@@ -20,7 +20,7 @@ from tandem.git import Repo
 from tandem.host import Host
 from tandem.state import Actor, State
 from tandem.statefile import parse
-from tandem.turns import parse_subject
+from tandem.subjects import parse_subject
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
 

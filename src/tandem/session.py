@@ -39,14 +39,8 @@ from tandem.rescue import rescue, taken_over
 from tandem.state import Actor, State
 from tandem.statefile import parse
 from tandem.statemerge import rebase_merging_state, state_set_aside
-from tandem.turns import (
-    Started,
-    begin_turn,
-    claim_subject,
-    commit_turn,
-    parse_subject,
-    stop_subject,
-)
+from tandem.subjects import claim_subject, parse_subject, stop_subject
+from tandem.turns import Started, begin_turn, commit_turn
 
 _PUSH_ATTEMPTS = 3
 

@@ -27,8 +27,9 @@ from tandem.limits import peer_line
 from tandem.renewal import Clocks, Renewal, extended, lease_ref, liveness, seen_ref
 from tandem.session import Session
 from tandem.state import Actor, State, other
+from tandem.subjects import INIT_SUBJECT
 from tandem.times import human_duration
-from tandem.turns import INIT_SUBJECT, commit_turn, honour_pending_stop
+from tandem.turns import commit_turn, honour_pending_stop
 
 _FIRST_POLL = 0.2
 _BACKOFF = 1.5
