@@ -15,10 +15,10 @@ import synthetic_history
 from helpers import git, make_host, tandem
 from sync_history import run_pair
 from tandem import ledger, receipts
-from tandem.execution import AgentResult
+from tandem.execution import AgentResult, Status
 from tandem.git import Repo
 from tandem.receipts import Receipt, Tokens
-from tandem.runner import Status, TurnResult
+from tandem.runner import TurnResult
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

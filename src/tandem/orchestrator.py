@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 from tandem.autocommit import Selection
 from tandem.errors import StateError
+from tandem.execution import PromptExecutor
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.recovery import recover
 from tandem.router import RouterContext
-from tandem.runner import PromptExecutor
 from tandem.session import Session
 from tandem.state import Actor, State
 from tandem.subjects import start_subject

@@ -28,7 +28,7 @@ from tandem.router import Decision, RouterContext, decide, validate_router_promp
 from tandem.state import Actor, State
 from tandem.times import format_time, utcnow
 
-__all__ = ["PromptExecutor", "Status", "TurnResult", "run_turn"]
+__all__ = ["TurnResult", "run_turn"]
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ the finish push the owner renews its lease through the remote (``renewal.Renewer
 
 from __future__ import annotations
 
+from tandem.execution import PromptExecutor
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.renewal import Renewer
 from tandem.router import RouterContext
-from tandem.runner import PromptExecutor
 from tandem.session import Session
 from tandem.state import Actor, State
 from tandem.turns import Finished, Started, honour_pending_stop, run_loop

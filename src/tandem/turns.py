@@ -21,12 +21,13 @@ from typing import Protocol
 from tandem import guard, receipts, unattended, workflow
 from tandem.autocommit import Selection, selection_for
 from tandem.errors import Interrupted, StateError, TurnFailed
+from tandem.execution import PromptExecutor, Status
 from tandem.gitstatus import TreeStatus
 from tandem.host import Host, TreePolicy
 from tandem.interrupts import Interrupt
 from tandem.limits import PauseRecord
 from tandem.router import RouterContext
-from tandem.runner import PromptExecutor, Status, TurnResult, run_turn
+from tandem.runner import TurnResult, run_turn
 from tandem.state import Actor, Failure, State
 from tandem.subjects import stop_subject, turn_subject
 

@@ -25,11 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tandem import limits
+from tandem.execution import Status
 from tandem.host import Host
 from tandem.interrupts import Interrupt
 from tandem.limits import GiveUp, PauseRecord, Spent
 from tandem.notify import event
-from tandem.runner import Status, TurnResult
+from tandem.runner import TurnResult
 from tandem.state import Actor, State
 
 _rng = random.SystemRandom()  # jitter only; no state of ours is kept in it

@@ -10,10 +10,11 @@ from tandem.autocommit import require_tree_for
 from tandem.checks import actor_name
 from tandem.commands.common import load_config, sync_overrides
 from tandem.errors import LeaseHeld, StateError, UsageError
+from tandem.execution import Status
 from tandem.host import Host, open_host
 from tandem.logs import Console, Redactor
 from tandem.recovery import recover
-from tandem.runner import Status, TurnResult
+from tandem.runner import TurnResult
 from tandem.session import Session
 from tandem.state import Actor
 from tandem.turns import Started, begin_turn, finish_turn
