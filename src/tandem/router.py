@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from tandem.config import Config
 from tandem.errors import RoutingError
+from tandem.printable import printable
 from tandem.state import Actor, State
 from tandem.workflow import BUILTINS, STANDARD, Step, Workflow, resolve
 
@@ -156,7 +157,7 @@ def validate(
     def fail(rule: str, fix: str) -> RoutingError:
         quoted = f"; router answer: {_quote(answer)}" if answer is not None else ""
         allowed = ", ".join(ctx.allowed())
-        shown = _printable(name)
+        shown = printable(name)
         return RoutingError(
             f"prompt '{shown}' rejected ({rule}){quoted}; allowlist: {allowed}", fix
         )
@@ -314,10 +315,4 @@ def _quote(text: str | None) -> str:
     lines = (text or "").splitlines()
     shown = "\n".join(lines[:_QUOTE_LINES])
     more = f" (+{len(lines) - _QUOTE_LINES} more lines)" if len(lines) > _QUOTE_LINES else ""
-    return _printable(json.dumps(shown[:2000], ensure_ascii=False)) + more
-
-
-def _printable(text: str) -> str:
-    """``text`` with every character a terminal could act on (C0/C1 controls, DEL, bidi
-    overrides, line separators) written as ``\\uXXXX``: an answer is never echoed raw."""
-    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+    return printable(json.dumps(shown[:2000], ensure_ascii=False)) + more

@@ -26,6 +26,7 @@ from tandem.errors import LeaseHeld, StateError
 from tandem.files import atomic_write
 from tandem.lease import Owner
 from tandem.limits import PauseRecord, Spent
+from tandem.printable import printable
 
 Actor = Literal["galph", "ralph"]
 ACTORS: tuple[Actor, Actor] = ("galph", "ralph")
@@ -65,6 +66,7 @@ _KEY_ORDER = (
     "exit_reason",
 )
 _FAILURE_KEYS = ("actor", "iteration", "prompt", "reason", "log")
+_SHOWN = 80  # characters of a name from the file quoted in a message
 _FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then restart"
 
 
@@ -267,7 +269,7 @@ class State:
         verdict = lease.judge(holder, me, expires is not None and parse_time(expires) <= now)
         if verdict == "mine":
             return None
-        shown = _printable(self.lease_owner)
+        shown = printable(self.lease_owner, _SHOWN)
         if verdict == "stale":
             return shown
         raise LeaseHeld(
@@ -372,12 +374,6 @@ def merge(turn: State, other_side: State, base: State | None = None) -> State:
 _ABSENT = object()
 
 
-def _printable(text: str, limit: int = 80) -> str:
-    """A name from the file, safe to print: control characters escaped, length capped."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
 def initial(now: datetime) -> State:
     """Iteration 1, galph's turn, idle."""
     return State(last_update=format_time(now))
@@ -425,7 +421,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
         if key in found:
-            raise _Duplicate(_printable(key))
+            raise _Duplicate(printable(key, _SHOWN))
         found[key] = value
     return found
 
