@@ -383,6 +383,14 @@ def test_bad_router_answer_fails_the_turn_before_any_agent_runs(
             "--iterations 'zero' is not a whole number; see `tandem run --help`",
         ),
         (["run", "--mode", "role"], "--mode role needs --role galph|ralph; add --role"),
+        (  # counts outside run read as --iterations does: one reader, one message
+            ["status", "-n", "0"],
+            "argument -n: must be from 1 to 1000000000, not 0; see `tandem status --help`",
+        ),
+        (
+            ["logs", "--min-iter", "first"],
+            "--min-iter 'first' is not a whole number; see `tandem logs --help`",
+        ),
         (
             ["run", "--sync-via-git"],
             (

@@ -86,22 +86,35 @@ def test_roles_naming_no_actor_is_a_usage_error(ran: HostRepo) -> None:
     assert "bob" in done.err
 
 
-def test_the_shim_runs_tail_interleave_logs_as_the_script_did(ran: HostRepo) -> None:
-    made = tandem(ran.root, "init", "--shim", env=ran.env())
+def _shim_logs(host: HostRepo, *args: str) -> list[ET.Element]:
+    """The logs that ``python -m scripts.orchestration.tail_interleave_logs ARGS`` printed."""
+    made = tandem(host.root, "init", "--shim", env=host.env())
     assert made.code == 0, made.err
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.orchestration.tail_interleave_logs", _branch(ran)],
-        cwd=ran.root,
-        env={**ran.env(), "PYTHONPATH": str(REPO_ROOT / "src")},
+        [sys.executable, "-m", "scripts.orchestration.tail_interleave_logs", *args],
+        cwd=host.root,
+        env={**host.env(), "PYTHONPATH": str(REPO_ROOT / "src")},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    logs = list(_parse(done.stdout).iter("log"))
+    return list(_parse(done.stdout).iter("log"))
+
+
+def test_the_shim_runs_tail_interleave_logs_as_the_script_did(ran: HostRepo) -> None:
+    logs = _shim_logs(ran, _branch(ran))
     # the script's defaults: the last 5 iterations, with docs/plans/reports listed
     assert [(e.get("role"), e.get("iter")) for e in logs] == [
         (role, str(i)) for i in (1, 2, 3) for role in ("galph", "ralph")
     ]
     assert {ls.get("path") for ls in logs[0].iter("ls")} == {"docs", "plans", "reports"}
+
+
+def test_the_shims_default_listing_gives_way_to_the_callers_choice(ran: HostRepo) -> None:
+    logs = _shim_logs(ran, _branch(ran), "--no-ls")
+    assert len(logs) == 6
+    assert [ls.get("path") for log in logs for ls in log.iter("ls")] == []
+    logs = _shim_logs(ran, _branch(ran), "--ls-paths", "docs")
+    assert {ls.get("path") for ls in logs[0].iter("ls")} == {"docs"}

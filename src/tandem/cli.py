@@ -57,14 +57,8 @@ def _flag_hint(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
     return ""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+# A count or an iteration number, read as the option table reads --iterations.
+_count = argparse_type(readers.iterations)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = subs.add_parser("status", help="whose turn, lease, last failure, last turns")
     status.add_argument("--json", action="store_true")
-    status.add_argument("-n", type=_positive_int, default=5, metavar="N", help="turns to show")
+    status.add_argument("-n", type=_count, default=5, metavar="N", help="turns to show")
     status.add_argument("--no-fetch", action="store_true", help="do not ask the remote")
     status.add_argument("--remote", help="remote to ask (default: origin)")
     status.add_argument("--branch", help="branch to ask about (default: current)")
@@ -120,13 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "branch", nargs="?", help="whose logs (logs/<branch>; default: the current branch)"
     )
-    logs.add_argument(
-        "-n", "--count", type=_positive_int, default=1, metavar="N", help="iterations"
-    )
+    logs.add_argument("-n", "--count", type=_count, default=1, metavar="N", help="iterations")
     logs.add_argument("--actor", help="only this actor's logs")
     logs.add_argument("--roles", metavar="A,B", help="only these actors' logs (galph,ralph)")
-    logs.add_argument("--min-iter", type=_positive_int, metavar="N", help="from iteration N")
-    logs.add_argument("--max-iter", type=_positive_int, metavar="N", help="up to iteration N")
+    logs.add_argument("--min-iter", type=_count, metavar="N", help="from iteration N")
+    logs.add_argument("--max-iter", type=_count, metavar="N", help="up to iteration N")
     logs.add_argument("--format", choices=("text", "xml"), default="text")
     logs.add_argument(
         "--source",
@@ -205,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = subs.add_parser("demo", help="make a demo host repo and run a real loop, offline")
     demo.add_argument("path", nargs="?", default=None, help="where (default: a new temp dir)")
-    demo.add_argument("--iterations", type=_positive_int, default=3, metavar="N")
+    demo.add_argument("--iterations", type=_count, default=3, metavar="N")
     demo.add_argument("--quiet", action="store_true", help="less output")
     return parser
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from tandem.times import utcnow
 
@@ -30,6 +30,7 @@ SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MIN_SECRET_LEN = 4
 MASK = "***"
 EVENTS_NAME = "events.jsonl"
+_LOG_BUFFER = 1 << 16
 
 
 class Redactor:
@@ -223,11 +224,13 @@ class Console:
 class TurnLog:
     """One turn's log file: a header, the agent's output as it came, a footer."""
 
-    def __init__(self, path: Path, display: str, redactor: Redactor) -> None:
+    def __init__(
+        self, path: Path, display: str, redactor: Redactor, file: BinaryIO | None = None
+    ) -> None:
         self.path = path
         self.display = display  # relative to the host root, for messages and commits
         self._redactor = redactor
-        self._file = path.open("ab", buffering=1 << 16)
+        self._file = file if file is not None else path.open("ab", buffering=_LOG_BUFFER)
 
     def line(self, text: str) -> None:
         """A line of tandem's own (header, footer, notes), redacted."""
@@ -288,15 +291,15 @@ class Logbook:
     def open_turn(self, actor: str, iteration: int, stem: str) -> TurnLog:
         """A new turn log, and ``latest.log`` pointing at it."""
         folder = self.folder / actor
-        folder.mkdir(parents=True, exist_ok=True)
-        path = _fresh_log_path(folder, iteration, self.clock(), _safe(stem))
-        log = TurnLog(path, self.display(path), self.redactor)
-        latest = folder / "latest.log"
+        path, file = _fresh_log(folder, iteration, self.clock(), _safe(stem))
+        log = TurnLog(path, self.display(path), self.redactor, file)
         tmp = folder / f".latest.{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            os.symlink(path.name, tmp)
+        except FileExistsError:  # left by a killed run of the same pid
             tmp.unlink()
-        os.symlink(path.name, tmp)
-        os.replace(tmp, latest)
+            os.symlink(path.name, tmp)
+        os.replace(tmp, folder / "latest.log")
         return log
 
     def event(
@@ -313,8 +316,12 @@ class Logbook:
             **data,
         }
         line = json.dumps(self.redactor.json(record), ensure_ascii=False) + "\n"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.events_path, flags, 0o644)
+        except FileNotFoundError:  # the first event of a branch: its folder is new
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.events_path, flags, 0o644)
         try:
             os.write(fd, line.encode("utf-8"))
         finally:
@@ -341,12 +348,20 @@ def _safe(stem: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "prompt"
 
 
-def _fresh_log_path(folder: Path, iteration: int, start: datetime, stem: str) -> Path:
-    """``iter-<N>_<start second>_<stem>.log``; a turn of the same second as an earlier one
-    (a quick retry, a restart) takes the next free second, so no log is overwritten."""
+def _fresh_log(folder: Path, iteration: int, start: datetime, stem: str) -> tuple[Path, BinaryIO]:
+    """``iter-<N>_<start second>_<stem>.log``, created (O_EXCL) and open; a turn of the same
+    second as an earlier one (a quick retry, a restart) takes the next free second, so no
+    log is overwritten. The folder is made when it is missing (an actor's first turn)."""
     moment = start
     while True:
         path = folder / f"iter-{iteration:05d}_{moment.strftime('%Y%m%dT%H%M%SZ')}_{stem}.log"
-        if not path.exists():
-            return path
-        moment += timedelta(seconds=1)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except FileExistsError:
+            moment += timedelta(seconds=1)
+        except FileNotFoundError:
+            if folder.is_dir():
+                raise
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            return path, os.fdopen(fd, "ab", buffering=_LOG_BUFFER)

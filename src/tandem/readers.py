@@ -47,7 +47,7 @@ def step(value: str) -> int:
 
 
 def iterations(value: str) -> int:
-    """An iteration count: 1 to 10^9 (rule 7)."""
+    """An iteration count or number, or another count of things: 1 to 10^9 (rule 7)."""
     count = whole(value)
     if not 1 <= count <= MAX_COUNT:
         raise ValueError(f"must be from 1 to {MAX_COUNT}, not {count}")

@@ -7,6 +7,7 @@ deterministic or router-chosen, passes the five rules of SPEC §4.3 before it is
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from tandem.config import Config
 from tandem.errors import RoutingError
+from tandem.printable import printable
 from tandem.state import Actor, State
 from tandem.workflow import BUILTINS, STANDARD, Step, Workflow, resolve
 
@@ -155,7 +157,7 @@ def validate(
     def fail(rule: str, fix: str) -> RoutingError:
         quoted = f"; router answer: {_quote(answer)}" if answer is not None else ""
         allowed = ", ".join(ctx.allowed())
-        shown = _printable(name)
+        shown = printable(name)
         return RoutingError(
             f"prompt '{shown}' rejected ({rule}){quoted}; allowlist: {allowed}", fix
         )
@@ -219,17 +221,18 @@ def _check_relative(name: str, fail: _Fail) -> None:
 
 def _locate(name: str, prompts_dir: Path, fail: _Fail) -> Path:
     """Rules 3 (resolved, symlinks followed) and 4 (a regular file)."""
-    base = prompts_dir.resolve()
-    path = (base / name).resolve()
-    if not path.is_relative_to(base):
+    # os.path on strings: this runs every turn, and pathlib's resolve costs twice as much
+    base = os.path.realpath(prompts_dir)
+    found = os.path.realpath(os.path.join(base, name))
+    if not found.startswith(base.rstrip(os.sep) + os.sep):
         raise fail(
             "rule 3: it resolves outside prompts_dir (a symlink leaves the folder)",
             "replace the symlink with a real file inside prompts_dir",
         )
-    if not path.is_file():
-        what = "does not exist" if not path.exists() else "is not a regular file"
-        raise fail(f"rule 4: {path} {what}", f"create {prompts_dir / name}")
-    return path
+    if not os.path.isfile(found):
+        what = "does not exist" if not os.path.exists(found) else "is not a regular file"
+        raise fail(f"rule 4: {found} {what}", f"create {prompts_dir / name}")
+    return Path(found)
 
 
 def parse_answer(text: str | None) -> str | None:
@@ -312,10 +315,4 @@ def _quote(text: str | None) -> str:
     lines = (text or "").splitlines()
     shown = "\n".join(lines[:_QUOTE_LINES])
     more = f" (+{len(lines) - _QUOTE_LINES} more lines)" if len(lines) > _QUOTE_LINES else ""
-    return _printable(json.dumps(shown[:2000], ensure_ascii=False)) + more
-
-
-def _printable(text: str) -> str:
-    """``text`` with every character a terminal could act on (C0/C1 controls, DEL, bidi
-    overrides, line separators) written as ``\\uXXXX``: an answer is never echoed raw."""
-    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+    return printable(json.dumps(shown[:2000], ensure_ascii=False)) + more

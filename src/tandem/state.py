@@ -20,6 +20,7 @@ from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner
 from tandem.limits import PauseRecord, Spent
+from tandem.printable import printable
 from tandem.times import format_time, parse_time
 
 Actor = Literal["galph", "ralph"]
@@ -60,6 +61,7 @@ KEY_ORDER = (
     "exit_reason",
 )
 _FAILURE_KEYS = ("actor", "iteration", "prompt", "reason", "log")
+SHOWN = 80  # characters of a name from the file quoted in a message
 
 
 def status_fits(actor: Actor, status: str) -> bool:
@@ -245,7 +247,7 @@ class State:
         verdict = lease.judge(holder, me, expires is not None and parse_time(expires) <= now)
         if verdict == "mine":
             return None
-        shown = printable(self.lease_owner)
+        shown = printable(self.lease_owner, SHOWN)
         if verdict == "stale":
             return shown
         raise LeaseHeld(
@@ -348,12 +350,6 @@ def merge(turn: State, other_side: State, base: State | None = None) -> State:
 
 
 _ABSENT = object()
-
-
-def printable(text: str, limit: int = 80) -> str:
-    """A name from the file, safe to print: control characters escaped, length capped."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def initial(now: datetime) -> State:

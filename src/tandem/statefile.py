@@ -20,7 +20,8 @@ from tandem.errors import StateError
 from tandem.files import atomic_write
 from tandem.legacy import step_state
 from tandem.limits import PauseRecord, Spent
-from tandem.state import ACTORS, KEY_ORDER, STATUSES, Actor, Failure, State, printable, status_fits
+from tandem.printable import printable
+from tandem.state import ACTORS, KEY_ORDER, SHOWN, STATUSES, Actor, Failure, State, status_fits
 from tandem.times import format_time, parse_time
 
 _FIX = "fix the file by hand (or restore it with `git checkout -- {path}`), then restart"
@@ -68,7 +69,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
         if key in found:
-            raise _Duplicate(printable(key))
+            raise _Duplicate(printable(key, SHOWN))
         found[key] = value
     return found
 

@@ -9,19 +9,38 @@ any other folder is left alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.errors import TandemError
 
 FOLDER = "scripts/orchestration"
-# module of the scripts -> the tandem subcommand (and fixed flags) it becomes
+
+
+@dataclass(frozen=True)
+class Shim:
+    """One module of the scripts: the tandem subcommand (and fixed flags) it becomes, and
+    the scripts' defaults that tandem does not share: environment values set unless the
+    caller set them, and flags added unless the caller gave one starting with ``unless``."""
+
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    flags: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+
+
+_LOOPS = (("SYNC_LOOPS", "20"),)  # the scripts ran 20 iterations by default
 MODULES = {
-    "supervisor": ("supervisor",),
-    "loop": ("loop",),
-    "orchestrator": ("run",),
-    "stamp_handoff": ("stamp", "--sync-via-git"),  # it pulled and pushed by default
-    # it printed XML of the last 5 iterations (a later -n wins) with file listings
-    "tail_interleave_logs": ("logs", "--format", "xml", "--count", "5"),
+    "supervisor": Shim(("supervisor",), env=_LOOPS),
+    "loop": Shim(("loop",), env=_LOOPS),
+    "orchestrator": Shim(("run",), env=_LOOPS),
+    "stamp_handoff": Shim(("stamp", "--sync-via-git")),  # it pulled and pushed by default
+    # it printed XML of the last 5 iterations (a later -n wins) with these folders listed
+    "tail_interleave_logs": Shim(
+        ("logs", "--format", "xml", "--count", "5"),
+        flags=("--ls-paths", "docs,plans,reports"),
+        unless=("--ls-paths", "--no-ls"),
+    ),
 }
 _MARK = "written by `tandem init --shim`"
 _INIT = f'''"""The earlier orchestration scripts' entry points, now run by tandem ({_MARK}).
@@ -35,15 +54,14 @@ import shutil
 import sys
 
 
-def run(*subcommand: str) -> None:
-    """Exec tandem SUBCOMMAND with this process's arguments (never returns)."""
-    if subcommand[0] in ("supervisor", "loop", "run"):
-        os.environ.setdefault("SYNC_LOOPS", "20")  # the scripts ran 20 iterations by default
+def run(subcommand, env=(), flags=(), unless=()):
+    """Exec tandem SUBCOMMAND with this process's arguments (never returns); ``env`` and
+    ``flags`` are the script's defaults (flags only when no argument starts with ``unless``)."""
+    for name, value in env:
+        os.environ.setdefault(name, value)
     args = [*subcommand, *sys.argv[1:]]
-    if subcommand[0] == "logs" and not any(
-        a.startswith(("--ls-paths", "--no-ls")) for a in sys.argv[1:]
-    ):
-        args += ["--ls-paths", "docs,plans,reports"]  # the script listed these by default
+    if not (unless and any(a.startswith(unless) for a in sys.argv[1:])):
+        args += flags
     if importlib.util.find_spec("tandem") is not None:
         os.execv(sys.executable, [sys.executable, "-m", "tandem", *args])
     found = shutil.which("tandem")
@@ -56,7 +74,7 @@ _MODULE = '''"""`python -m scripts.orchestration.{name}` runs `tandem {shown}` (
 from scripts.orchestration import run
 
 if __name__ == "__main__":
-    run({args})
+    run({args}, env={env}, flags={flags}, unless={unless})
 '''
 
 
@@ -69,9 +87,15 @@ def write_shim(root: Path) -> list[str]:
         raise TandemError(*_refusal(root, folder))
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text(_INIT)
-    for name, args in MODULES.items():
+    for name, shim in MODULES.items():
         text = _MODULE.format(
-            name=name, shown=" ".join(args), mark=_MARK, args=", ".join(map(repr, args))
+            name=name,
+            shown=" ".join(shim.args),
+            mark=_MARK,
+            args=repr(shim.args),
+            env=repr(shim.env),
+            flags=repr(shim.flags),
+            unless=repr(shim.unless),
         )
         (folder / f"{name}.py").write_text(text)
     return [f"created {FOLDER}/ (python -m scripts.orchestration.* now runs tandem)"]

@@ -5,14 +5,12 @@ and when the run ends every descendant of the agent ends too (SPEC §6.3, §6.4)
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import fcntl
 import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +18,10 @@ from pathlib import Path
 
 from tandem.interrupts import Interrupt
 from tandem.proc.commands import PROC_CHILDREN, READ_SIZE, is_zombie
+from tandem.proc.spawn import become_subreaper, spawn
 
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
-_PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_PDEATHSIG = 1
 # After the agent exits, output still buffered in the pipes is read for this long at most:
 # a descendant that escaped the cleanup must not keep the turn open by holding a pipe.
 _DRAIN_SECS = 1.0
@@ -80,20 +77,11 @@ def stream(
 
     Raises ``FileNotFoundError``/``PermissionError`` when the program cannot start.
     """
-    _become_subreaper()
+    become_subreaper()  # before the scan: children orphaned from now on come to us
     before = _children(os.getpid())
     started = options.clock()
     with _open_stdin(stdin) as stdin_file:
-        child = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=stdin_file,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-        )
+        child = spawn(argv, cwd=cwd, env=env, stdin=stdin_file)
     watcher = _Watcher(child, before, options, started)
     try:
         watcher.pump(on_stdout, on_stderr)
@@ -131,6 +119,7 @@ class _Watcher:
         self.last_beat = started
         self.kill_at: float | None = None  # set once SIGTERM went out
         self.exited_at: float | None = None
+        self.adopted: set[int] = set()  # orphans of the tree found by the last scan
         self._ended = False
 
     def pump(self, on_stdout: Sink, on_stderr: Sink) -> None:
@@ -232,30 +221,37 @@ class _Watcher:
         self.kill_at = now + max(0.0, self.options.kill_grace)
 
     def _tree(self) -> set[int]:
-        """The live agent and descendants, plus orphans that were re-parented to us."""
-        pids = {self.child.pid} if self.child.poll() is None else set()
-        pids |= _descendants(self.child.pid)
+        """The live agent and descendants, plus orphans that were re-parented to us.
+
+        Once the agent has exited its children are all orphans (we are their subreaper),
+        so its own pid is not walked again: one /proc read when nothing is left, and no
+        walk of a stranger that was given the reaped agent's pid.
+        """
+        pids = {self.child.pid} | _descendants(self.child.pid) if self._running() else set()
         for orphan in self._orphans():
             pids |= {orphan} | _descendants(orphan)
         return {pid for pid in pids if not is_zombie(pid)}
 
+    def _running(self) -> bool:
+        return self.exited_at is None and self.child.poll() is None
+
     def _orphans(self) -> set[int]:
-        return _children(os.getpid()) - self.before - {self.child.pid}
+        self.adopted = _children(os.getpid()) - self.before - {self.child.pid}
+        return self.adopted
 
     def end_tree(self) -> None:
         """Make sure no process of this run is left: TERM, grace, then KILL, then reap."""
         if self._ended:
             return
-        if self.child.poll() is None and self.kill_at is None:
+        if self._running() and self.kill_at is None:
             self._terminate(self.options.clock())
+        tree = self._tree()
         if self.kill_at is not None:
             deadline = self.kill_at
         else:  # the agent ended by itself: anything still running was left behind
-            leftovers = self._tree()
-            self.leftovers = len(leftovers)
-            _signal_all(leftovers, signal.SIGTERM)
+            self.leftovers = len(tree)
+            _signal_all(tree, signal.SIGTERM)
             deadline = self.options.clock() + min(self.options.kill_grace, 2.0)
-        tree = self._tree()
         while tree and self.options.clock() < deadline:
             self._reap_orphans()
             time.sleep(0.02)
@@ -268,11 +264,15 @@ class _Watcher:
             self._reap_orphans()
             tree = self._tree()
         self.child.wait()
+        if tree:  # it outlasted every round: look again before reaping what did end
+            self._orphans()
         self._reap_orphans()
         self._ended = True
 
     def _reap_orphans(self) -> None:
-        for pid in self._orphans():
+        """Collect the exit status of adopted orphans (zombies otherwise), from the last scan:
+        none adopted, no scan."""
+        for pid in self.adopted:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
 
@@ -317,19 +317,6 @@ def _descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
-
-
-def _become_subreaper() -> None:
-    """Orphaned descendants of the agent are re-parented to us, so none escapes the cleanup."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if tandem dies (even by SIGKILL), so no agent runs on alone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _pidfd(pid: int) -> int | None:
