@@ -340,6 +340,7 @@ class Session:
             self.host.clock,
             sync.lease_secs,
             sync.renew_secs,
+            self.outage,
         )
 
     def renewal(self) -> Renewal | None:
