@@ -222,8 +222,8 @@ class Sshd(_Server):
             "PermitRootLogin prohibit-password\n"
         )
         self.trusted = base / "known_hosts"
-        algo, key = (base / "host.pub").read_text().split()[:2]
-        self.trusted.write_text(f"[{LOCAL}]:{self.port} {algo} {key}\n")
+        algo, public = (base / "host.pub").read_text().split()[:2]
+        self.trusted.write_text(f"[{LOCAL}]:{self.port} {algo} {public}\n")
         self._log = (base / "sshd.log").open("wb")
         self.process = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(config), "-p", str(self.port)],
