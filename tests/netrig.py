@@ -11,6 +11,15 @@ Everything binds 127.0.0.1 only and ends with its ``with`` block (or the test pr
     Smart HTTP: ``git http-backend`` behind a small local HTTP server (a thread), pushes
     on. ``.port``; ``.url("remote.git")``.
 
+``Sshd(base)``
+    ``sshd`` on 127.0.0.1 with its own config, host key and one authorized client key,
+    all under ``base`` (``StrictModes no``, keys only, a PidFile there), for the user
+    running the tests. ``.url(repo)`` is ``ssh://<user>@127.0.0.1:<port><repo>``;
+    ``.ssh_command(known_hosts, key)`` is a ``GIT_SSH_COMMAND`` that offers only ``key``
+    and trusts only ``known_hosts`` (``.trusted`` holds the server's key, ``.client_key``
+    the authorized one, ``.stranger_key`` one the server never saw). ``Sshd.missing()``
+    says why it cannot run here, or None. Stopped by its pid.
+
 ``Proxy(port)`` (in ``netproxy``, imported here)
     A TCP proxy to ``127.0.0.1:<port>`` (a thread). ``.port``; ``.url(url)`` rewrites a
     server's URL to go through the proxy. Faults, switched at any time from the test:
@@ -50,7 +59,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import getpass
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,12 +77,12 @@ from typing import TypeVar
 from netproxy import LOCAL, Proxy
 
 _S = TypeVar("_S", bound="_Server")
-__all__ = ["GitDaemon", "Proxy", "Served", "SmartHttp", "network_env", "served"]
+__all__ = ["GitDaemon", "Proxy", "Served", "SmartHttp", "Sshd", "network_env", "served"]
 
 
 def network_env(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with git allowed to use git:// and http:// (and file)."""
-    return {**env, "GIT_ALLOW_PROTOCOL": "file:git:http"}
+    """``env`` with git allowed to use git://, http:// and ssh:// (and file)."""
+    return {**env, "GIT_ALLOW_PROTOCOL": "file:git:http:ssh"}
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,79 @@ class GitDaemon(_Server):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+SSHD = "/usr/sbin/sshd"
+_PRIVSEP = Path("/run/sshd")  # sshd started by root insists on its empty chroot directory
+
+
+class Sshd(_Server):
+    """``sshd -D`` on 127.0.0.1, configured, keyed and stopped by the test."""
+
+    @staticmethod
+    def missing() -> str | None:
+        """Why sshd cannot run here (None if it can)."""
+        if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
+            return f"needs {SSHD} and ssh-keygen (Debian: openssh-server)"
+        if os.geteuid() == 0 and not _PRIVSEP.is_dir():
+            try:  # what the ssh service makes at boot: an empty root-owned directory
+                _PRIVSEP.mkdir(mode=0o755)
+            except OSError as exc:
+                return f"sshd needs {_PRIVSEP} ({exc.strerror})"
+        return None
+
+    def __init__(self, base: Path) -> None:
+        base.mkdir(parents=True, exist_ok=True)
+        self.base = base
+        host_key, self.client_key, self.stranger_key = (base / n for n in ("host", "me", "them"))
+        for key in (host_key, self.client_key, self.stranger_key):
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
+            )
+        (base / "authorized_keys").write_text((base / "me.pub").read_text())
+        self.port = _free_port()
+        config = base / "sshd_config"
+        config.write_text(
+            f"ListenAddress {LOCAL}\nHostKey {host_key}\nPidFile {base / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {base / 'authorized_keys'}\nStrictModes no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            "PermitRootLogin prohibit-password\n"
+        )
+        self.trusted = base / "known_hosts"
+        algo, public = (base / "host.pub").read_text().split()[:2]
+        self.trusted.write_text(f"[{LOCAL}]:{self.port} {algo} {public}\n")
+        self._log = (base / "sshd.log").open("wb")
+        self.process = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config), "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - sshd ends with the tests
+        )
+        _wait_listening(self.port, self.process)
+
+    def url(self, repo: Path) -> str:
+        """The ssh:// URL of the repository at absolute path ``repo``."""
+        return f"ssh://{getpass.getuser()}@{LOCAL}:{self.port}{repo}"
+
+    def ssh_command(self, known_hosts: Path, key: Path) -> str:
+        """``GIT_SSH_COMMAND`` offering only ``key``, trusting only ``known_hosts``."""
+        return (
+            f"ssh -F /dev/null -i {key} -o IdentitiesOnly=yes -o UserKnownHostsFile={known_hosts}"
+            " -o StrictHostKeyChecking=yes -o BatchMode=yes"
+        )
+
+    def stop(self) -> None:
+        """End sshd and its sessions (its process group), by pid."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log.close()
 
 
 class SmartHttp(_Server):

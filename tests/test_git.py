@@ -244,8 +244,9 @@ def test_an_unknown_host_key_says_how_to_add_it(tmp_path: Path) -> None:
     assert caught.value.what == (
         "remote 'origin' refused (git fetch): Host key verification failed"
     )
-    assert "`ssh-keyscan -H git.example.invalid >> ~/.ssh/known_hosts`" in str(caught.value.fix)
-    assert "`ssh deploy@git.example.invalid`" in str(caught.value.fix)
+    fix = str(caught.value.fix)
+    assert "`ssh-keyscan -H -p 2222 git.example.invalid >> ~/.ssh/known_hosts`" in fix
+    assert "`ssh -p 2222 deploy@git.example.invalid`" in fix
 
 
 def test_a_refused_key_names_the_user_and_host_to_check(tmp_path: Path) -> None:

@@ -289,3 +289,72 @@ def test_stamp_force_releases_a_dead_machines_live_looking_lease(tmp_path: Path)
     state = json.loads(remote_file(pair.remote, "sync/state.json"))
     assert (state["status"], state["lease_owner"]) == ("failed", None)
     assert state["failure"]["reason"] == "machine died"
+
+
+def test_renewals_that_cannot_reach_the_remote_count_toward_max_offline_secs(
+    tmp_path: Path,
+) -> None:
+    """The cut starts while the agent works: the offline clock starts at the first failed
+    renewal and goes on at the finish push, which ends the run with the usual line naming
+    that start. The agent's turn ran to its end; its work is stamped locally and a rerun
+    publishes it."""
+    pair = make_pair(tmp_path, FAST + "  max_offline_secs: 2\n")
+    galph = pair.clones["galph"]
+    galph.plan({"galph": {"write": {"input.md": "task\n"}, "sleep": 8}})
+    log = tmp_path / "g.log"
+    with served(pair.remote, [galph.root]) as net:
+        proc = on("host-a", galph, "supervisor", *SYNC, log=log)
+        wait_for(lambda: bool(galph.calls()), "the turn never started")
+        net.proxy.blackhole()
+        assert proc.wait(timeout=60) == 1, log.read_text()
+        out = log.read_text()
+        first = next(line for line in out.splitlines() if "remote unreachable since" in line)
+        assert first.endswith("retrying (renewal)"), out  # the first failure: a renewal
+        since = first.split("remote unreachable since ", 1)[1][:8]
+        assert f"remote unreachable since {since} (" in out.split("longer than")[0]
+        assert "sync.max_offline_secs; the agent's turn goes on, and the run ends after it" in out
+        last = out.strip().splitlines()[-1]
+        assert last.startswith(
+            f"tandem: error: turn stamped locally but not pushed (remote unreachable since {since} "
+        ), last
+        assert "gave up after sync.max_offline_secs" in last
+        assert "Traceback" not in out
+        assert len(galph.calls()) == 1
+        assert not galph.dirty()  # the agent's work is in the local stamp commit
+        assert "input.md" not in git(pair.remote, "ls-tree", "--name-only", "main")
+        net.proxy.heal()
+        code, again = run_on(
+            "host-a", galph, "supervisor", *SYNC, "--max-wait-sec", "1", log=tmp_path / "g2.log"
+        )
+    assert code == 1, again
+    assert "gave up waiting for galph's turn" in again, again  # ralph's turn now
+    assert remote_file(pair.remote, "input.md") == "task\n"
+    assert len(galph.calls()) == 1
+
+
+def test_a_second_run_of_the_same_actor_waits_behind_the_live_lease_and_says_how_to_give_up(
+    tmp_path: Path,
+) -> None:
+    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
+    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
+    galph_turn(pair.remote, galph, tmp_path)
+    ralph.plan({"ralph": {"write": {"work.txt": "b\n"}, "sleep": 8}})
+    owner = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
+    wait_for(lambda: bool(ralph.calls()), "ralph's agent never started")
+    code, out = run_on(
+        "host-c", standby, "loop", *SYNC, "--max-wait-sec", "3", log=tmp_path / "standby.log"
+    )
+    assert code == 1, out
+    lines = out.splitlines()
+    behind = next(i for i, line in enumerate(lines) if "waiting behind the lease of" in line)
+    assert lines[behind].startswith("tandem: waiting behind the lease of host-b:"), out
+    assert " on ralph's turn 1 (another ralph run; ralph on host-b, " in lines[behind]
+    assert lines[behind + 1] == (
+        "tandem:   this run takes the turn over once that one is gone or its lease expires; "
+        "to give up: Ctrl-C, or --max-wait-sec SECS; if that run's machine is dead: "
+        "tandem stamp ralph fail --force --sync-via-git --reason '…'"
+    )
+    assert out.count("to give up: Ctrl-C") == 1
+    assert lines[-1].startswith("tandem: error: gave up waiting for ralph's turn after ")
+    assert standby.calls() == []
+    assert owner.wait(timeout=60) == 0

@@ -139,19 +139,20 @@ def _refusal(remote: str, url: str | None, cmd: str, output: str) -> RemoteRefus
     """The remote answered and said no: host key, key or password, permission."""
     user, host = _ssh_user_host(url)
     dest = f"{user}@{host}" if user else host
+    port = _ssh_port(url)
     said = f"remote '{remote}' refused ({cmd})"
     if _HOST_KEY.search(output):
         return RemoteRefused(
             f"{said}: Host key verification failed",
-            f"add the host key: `ssh-keyscan -H {host} >> ~/.ssh/known_hosts` (check its "
-            f"fingerprint first), or connect once by hand with `ssh {dest}`",
+            f"add the host key: `ssh-keyscan -H{port} {host} >> ~/.ssh/known_hosts` (check "
+            f"its fingerprint first), or connect once by hand with `ssh{port} {dest}`",
         )
     key = _PUBLICKEY.search(output)
     if key is not None:
         return RemoteRefused(
             f"{said}: Permission denied ({key.group(1)}) for {dest}",
             f"check that user {user or '(your login)'} on {host} accepts your key: "
-            f"`ssh-add -l` lists the loaded keys, `ssh -v {dest}` shows the one offered "
+            f"`ssh-add -l` lists the loaded keys, `ssh -v{port} {dest}` shows the one offered "
             "(IdentityFile in ~/.ssh/config or core.sshCommand picks it)",
         )
     if _HTTP_AUTH.search(output):
@@ -203,6 +204,16 @@ def remote_lines(stderr: str) -> str:
             if text and not _progress(text):
                 said.append(text)
     return " / ".join(said)
+
+
+def _ssh_port(url: str | None) -> str:
+    """`` -p 2222`` for an ``ssh://`` URL with a port other than 22, else ``""``."""
+    if url is None or not url.startswith("ssh://"):
+        return ""
+    hostport = url[len("ssh://") :].split("/", 1)[0].rpartition("@")[2]
+    port = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    digits = port.rpartition(":")[2] if ":" in port else ""
+    return f" -p {digits}" if digits.isdigit() and digits != "22" else ""
 
 
 def _ssh_user_host(url: str | None) -> tuple[str | None, str]:

@@ -7,11 +7,14 @@ reset, a refused connection, a name that does not resolve) is retried with back-
 when and why, until the remote answers or ``sync.max_offline_secs`` runs out. A remote
 that answers and refuses (``RemoteRefused``, a rejected push) is not an outage and passes
 through at once. The outage is one per run, so a cut that spans several steps is one
-outage with one "since".
+outage with one "since". The lease renewer reports to it from its own thread while the
+agent runs (``renewal.Renewer``), so an outage that began at a renewal goes on, with the
+same "since", at the finish push.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -34,11 +37,17 @@ class Outage:
         self._since: float | None = None  # monotonic start of the current outage
         self._since_shown = ""
         self._last_beat = 0.0
+        self._lock = threading.Lock()  # the renewer's thread reports here too
 
     @property
     def down_for(self) -> float | None:
         """Seconds the remote has been unreachable; None while it answers."""
         return None if self._since is None else time.monotonic() - self._since
+
+    @property
+    def since(self) -> str:
+        """When the current outage began, on this machine's clock (``12:01:07``)."""
+        return self._since_shown
 
     def ride(self, step: str, call: Callable[[], T]) -> T:
         """``call()``, retried while the remote is unreachable."""
@@ -56,6 +65,10 @@ class Outage:
 
     def down(self, step: str, exc: RemoteUnreachable) -> None:
         """One failed attempt: the heartbeat when due, the end when offline too long."""
+        with self._lock:
+            self._down(step, exc)
+
+    def _down(self, step: str, exc: RemoteUnreachable) -> None:
         now = time.monotonic()
         if self._since is None:
             self._since, self._last_beat = now, 0.0
@@ -79,10 +92,11 @@ class Outage:
 
     def up(self) -> None:
         """The remote answered: an outage in progress is over."""
-        if self._since is None:
-            return
-        gone = time.monotonic() - self._since
-        self._since = None
+        with self._lock:
+            if self._since is None:
+                return
+            gone = time.monotonic() - self._since
+            self._since = None
         self.host.console.say(f"remote reachable again after {human_duration(gone)}")
         self.host.log.event("remote_up", down_secs=round(gone, 3))
 

@@ -10,8 +10,12 @@ How, beside a working agent. The renewer is a daemon thread that uses plumbing o
 ``hash-object -w``, ``mktree`` and ``commit-tree`` write objects (git allows that beside
 any other git process), and ``push +<sha>:refs/tandem/lease/<branch>`` updates no local
 ref. It never touches the work tree, the index or HEAD, so the agent's own git commands
-and tandem's finish commit cannot meet it. A failed renewal (the remote away) is logged,
-the owner keeps working, and the next renewal tries again. The sync turn starts it right after
+and tandem's finish commit cannot meet it. A renewal that cannot reach the remote is part
+of the run's ``Outage`` (SPEC §8.7): its heartbeat, and its offline clock, which the finish
+push and the next steps share, so ``sync.max_offline_secs`` counts from the first failed
+renewal. The agent's turn always goes on (its work is never dropped): once the remote has
+been away too long the renewer says so, and the finish push ends the run with the usual
+line, the turn stamped locally for the next start to publish. The sync turn starts it right after
 the claim push and stops it before the finish push (``sync._SyncMode``), so a turn that
 pauses inside that window (SPEC §14.2) keeps renewing; a wait outside it gets its own
 with ``Session.renewer(state)`` and calls ``start()`` and ``stop()`` around it, or
@@ -35,9 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tandem.errors import GitError
+from tandem.errors import GitError, RemoteUnreachable
 from tandem.git import Repo
 from tandem.logs import Logbook
+from tandem.outage import Outage
 from tandem.state import ACTORS, Actor, State
 from tandem.times import format_time, human_duration, parse_time
 
@@ -128,13 +133,16 @@ class Renewer:
         clock: Callable[[], datetime],
         lease_secs: float,
         every: float,
+        outage: Outage | None = None,
     ) -> None:
         self._push = (repo, remote, lease_ref(branch))
         self._state, self._log, self._clock = state, log, clock
         self._lease, self._every = lease_secs, every
+        self._outage = outage
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tandem-renewal", daemon=True)
         self._failing: datetime | None = None  # since when renewals fail
+        self._gave_up = False  # the outage outlasted sync.max_offline_secs (said once)
 
     def renew(self) -> bool:
         """One renewal now; False if the remote could not take it (it is tried again)."""
@@ -152,22 +160,52 @@ class Renewer:
         try:
             sha = repo.record("lease.json", renewal.to_bytes(), f"tandem lease {renewal.owner}")
             repo.push_own_ref(remote, sha, ref)
+        except RemoteUnreachable as exc:
+            self._log.event("renewal_failed", reason=exc.what)
+            if self._outage is None:
+                return self._failed(exc, now)
+            self._down(exc)
+            return False
         except GitError as exc:
             self._log.event("renewal_failed", reason=exc.what)
-            if self._failing is None:
-                self._failing = now
+            return self._failed(exc, now)
+        if self._outage is not None:
+            self._outage.up()
+        self._ended_failing()
+        self._log.event("renewal", expires=format_time(renewal.expires_at))
+        return True
+
+    def _down(self, exc: RemoteUnreachable) -> None:
+        """The remote is away: the run's outage heartbeat; past its limit, one line that
+        says the turn goes on and where the run will end."""
+        assert self._outage is not None
+        try:
+            self._outage.down("renewal", exc)
+        except RemoteUnreachable:
+            if not self._gave_up:
+                self._gave_up = True
                 self._log.console.warn(
-                    f"lease renewal failed ({exc.what}); the turn goes on, renewing again "
-                    f"every {human_duration(self._every)}"
+                    f"remote unreachable since {self._outage.since} ({exc.what}), longer than "
+                    "sync.max_offline_secs; the agent's turn goes on, and the run ends after "
+                    "it (the turn is stamped here, the next start publishes it)"
                 )
-            return False
+
+    def _failed(self, exc: GitError, now: datetime) -> bool:
+        """A renewal the remote refused (or, without an outage, could not take)."""
+        if self._failing is None:
+            self._failing = now
+            self._log.console.warn(
+                f"lease renewal failed ({exc.what}); the turn goes on, renewing again "
+                f"every {human_duration(self._every)}"
+            )
+        return False
+
+    def _ended_failing(self) -> None:
         if self._failing is not None:
             self._log.console.say(
                 f"lease renewed again (failing since {format_time(self._failing)})"
             )
             self._failing = None
-        self._log.event("renewal", expires=format_time(renewal.expires_at))
-        return True
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):

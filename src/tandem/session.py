@@ -110,7 +110,10 @@ class Session:
     # -- catch up (SPEC §8.2.1) ----------------------------------------------------------
     def catch_up(self) -> str | None:
         """Bring the local branch up to the remote (fast-forward or rebase); its sha."""
-        remote_sha = self.fetch()
+        return self._catch_up_to(self.fetch())
+
+    def _catch_up_to(self, remote_sha: str | None) -> str | None:
+        """``catch_up`` to a remote tip just fetched."""
         if remote_sha is None:
             return None
         self._drop_unpublished_claims(remote_sha)
@@ -248,9 +251,13 @@ class Session:
             try:
                 self.outage.ride("claim", lambda: self.repo.push(*self._where))
             except PushRejected:
+                remote_sha = self.fetch()  # once: it both judges and catches up
+                theirs = self.check_remote_state(remote_sha) if remote_sha else None
+                if remote_sha is not None and theirs is not None and _own_claim(theirs, running):
+                    return self._adopt(running, sha, base, remote_sha)
                 self._undo_claim(sha, base)
-                self._refuse_if_claimed(actor, seen, self.check_remote_state(self.fetch() or ""))
-                self.catch_up()
+                self._refuse_if_claimed(actor, seen, theirs)
+                self._catch_up_to(remote_sha)
                 # A push that raced another for the remote's ref lock is refused while the
                 # remote still shows the old state: what the catch-up brought decides.
                 self._refuse_if_claimed(actor, seen, self.host.read_state())
@@ -258,19 +265,33 @@ class Session:
             except TandemError:
                 self._undo_claim(sha, base)
                 raise
-            self.host.log.event(
-                "claim",
-                actor=actor,
-                iteration=running.iteration,
-                commit=(sha or "")[:12],
-                lease=running.lease_expires_at,
-            )
-            self.turn = running
-            return Started(running, self.remote.branch, sha)
+            return self._claimed(running, sha)
         raise PushRejected(
             f"could not claim {actor}'s turn: {self.remote.shown} moved {_PUSH_ATTEMPTS} times",
             "restart",
         )
+
+    def _claimed(self, running: State, sha: str | None, **more: object) -> Started:
+        self.host.log.event(
+            "claim",
+            actor=_actor_of(running),
+            iteration=running.iteration,
+            commit=(sha or "")[:12],
+            lease=running.lease_expires_at,
+            **more,
+        )
+        self.turn = running
+        return Started(running, self.remote.branch, sha)
+
+    def _adopt(self, running: State, sha: str | None, base: str | None, remote: str) -> Started:
+        """The remote shows this process's own claim: a push that timed out after the
+        remote applied it (the answer was lost). The turn is ours; go on with it."""
+        if sha is None or not self.repo.is_ancestor(sha, remote):
+            self._undo_claim(sha, base)  # the remote holds the claim as another commit
+            sha = remote
+        self._catch_up_to(remote)  # anything pushed on top meanwhile (a stop request)
+        self.host.console.say("the claim push had reached the remote; going on with the turn")
+        return self._claimed(running, sha, adopted=True)
 
     def _refuse_if_claimed(self, actor: Actor, seen: State, theirs: State | None) -> None:
         if theirs is None or theirs.same_turn(seen) or self._taken_over(actor, theirs):
@@ -314,6 +335,7 @@ class Session:
             self.host.clock,
             sync.lease_secs,
             sync.renew_secs,
+            self.outage,
         )
 
     def renewal(self) -> Renewal | None:
@@ -389,6 +411,12 @@ def _parse_or_none(text: bytes | None, source: str) -> State | None:
         return parse(text, source)
     except StateError:
         return None
+
+
+def _own_claim(theirs: State, running: State) -> bool:
+    """True if ``theirs`` is ``running``'s claim: same turn, same owner, same process."""
+    keys = ("status", "iteration", "lease_owner", "lease_identity")
+    return all(getattr(theirs, k) == getattr(running, k) for k in keys)
 
 
 def _actor_of(running: State) -> Actor:

@@ -51,6 +51,7 @@ class Waiter:
         self._refs = (f"refs/heads/{session.remote.branch}", lease_ref(session.remote.branch))
         self._watching = time.monotonic()
         self._observed = False  # a renewal or claim seen as it appeared (clocks.offset known)
+        self._hinted = False  # said how to give up on waiting behind another run's lease
 
     def lease_now(self) -> datetime:
         """Now on the lease owner's clock, as far as the wait could tell."""
@@ -81,6 +82,7 @@ class Waiter:
                 host.log.event(
                     "wait_start", actor=self.actor, iteration=state.iteration if state else None
                 )
+            self._hint_once(state)
             if state is not None and state.status == "paused" and state.pause != shown_pause:
                 shown_pause = state.pause  # the peer waits out a limit: say so, keep waiting
                 host.console.say(self._describe(state))
@@ -189,6 +191,22 @@ class Waiter:
             self._observed = True
             self.clocks.saw(datetime.fromtimestamp(int(stamp), timezone.utc), self.host.clock())
 
+    def _behind(self, state: State | None) -> bool:
+        """True if another run of our own actor holds the turn (this one waits behind it)."""
+        mine = f"running-{self.actor}"
+        return state is not None and state.status == mine and state.lease_owner is not None
+
+    def _hint_once(self, state: State | None) -> None:
+        """Behind another run's lease: say once how to give up, and the manual release."""
+        if self._hinted or not self._behind(state):
+            return
+        self._hinted = True
+        self.host.console.say(
+            "  this run takes the turn over once that one is gone or its lease expires; "
+            "to give up: Ctrl-C, or --max-wait-sec SECS; if that run's machine is dead: "
+            f"tandem stamp {self.actor} fail --force --sync-via-git --reason '…'"
+        )
+
     def _describe(self, state: State | None) -> str:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
@@ -197,6 +215,11 @@ class Waiter:
             return f"waiting for {self.actor}'s turn: {line}"
         every = self.host.config.sync.renew_secs
         alive = liveness(state, self.renewal, self.lease_now(), every)
+        if self._behind(state):
+            return (
+                f"waiting behind the lease of {state.lease_owner} on {self.actor}'s turn "
+                f"{state.iteration} (another {self.actor} run; {alive})"
+            )
         holder = f"; {alive}" if alive else ""
         return (
             f"waiting for {self.actor}'s turn: iteration {state.iteration}, "
