@@ -192,7 +192,10 @@ class Waiter:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
         if state.status == "paused" and state.pause is not None:
-            line = peer_line(state.expected_actor, state.pause.kind, state.pause.until, time.time())
+            pause = state.pause
+            line = peer_line(
+                state.expected_actor, pause.kind, pause.until, time.time(), pause.window
+            )
             return f"waiting for {self.actor}'s turn: {line}"
         every = self.host.config.sync.renew_secs
         alive = liveness(state, self.renewal, self.lease_now(), every)

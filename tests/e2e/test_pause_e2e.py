@@ -58,7 +58,7 @@ def test_a_usage_limit_after_the_agent_wrote_pauses_keeps_the_file_then_complete
     setup = signed_in(lab, [TURN[0], limit(8), TURN[1]])
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 0, run.err
-    assert "paused: claude usage limit until" in run.out + run.err
+    assert "paused: claude usage limit (five_hour) until" in run.out + run.err
     assert "the turn reruns then" in run.out + run.err
     commit = paused_commit(setup.root)
     assert git(setup.root, "show", f"{commit}:input.md") == "do step 1\n"
@@ -90,7 +90,9 @@ def test_ctrl_c_during_a_pause_exits_130_and_a_restart_resumes_it(lab: Lab) -> N
     assert setup.state()["status"] == "paused"
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 0, run.err
-    assert "paused: claude usage limit until" in run.out + run.err  # the rest of the wait
+    assert (
+        "paused: claude usage limit (five_hour) until" in run.out + run.err
+    )  # the rest of the wait
     assert setup.state()["status"] == "complete"
     assert len([e for e in setup.events("turn_end") if e["actor"] == "galph"]) == 2
 
@@ -122,9 +124,9 @@ def test_sync_mode_the_peer_waits_out_the_pause_and_never_fails(lab: Lab, tmp_pa
     codes = {actor: proc.wait(timeout=120) for actor, proc in procs.items()}
     shown = {actor: path.read_text() for actor, path in logs.items()}
     assert codes == {"ralph": 0, "galph": 0}, shown
-    assert "paused: claude usage limit until" in shown["galph"]
+    assert "paused: claude usage limit (five_hour) until" in shown["galph"]
     assert "galph paused until" in shown["ralph"]
-    assert "(usage limit)" in shown["ralph"]
+    assert "(usage limit, five_hour)" in shown["ralph"]
     subjects = git(remote, "log", "--reverse", "--format=%s", "main").splitlines()
     assert any("actor=galph status=paused" in s for s in subjects), subjects
     final = json.loads(git(remote, "show", "main:sync/state.json"))
