@@ -14,12 +14,11 @@ from helpers import git
 
 TURN = [{"shell": WRITE_WORK}, {"text": "Done"}]
 BURST = {"error": {"status": 500, "message": "boom"}, "times": 2}
-RETRIES = {"retries": 2, "retry_delay_secs": 0.5}
 
 
 @pytest.mark.e2e
 def test_a_5xx_burst_with_two_retries_recovers_on_the_third_attempt(lab: Lab) -> None:
-    setup = lab.setup(CLAUDE, [BURST, *TURN], **RETRIES)
+    setup = lab.setup(CLAUDE, [BURST, *TURN], retries=2, retry_delay_secs=0.5)
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 0, run.out + run.err
     retries = setup.events("retry")
@@ -40,7 +39,7 @@ def test_a_5xx_burst_with_two_retries_recovers_on_the_third_attempt(lab: Lab) ->
 
 @pytest.mark.e2e
 def test_auth_is_never_retried(lab: Lab) -> None:
-    setup = lab.setup(CLAUDE, [*HTTP_401, *TURN], **RETRIES)
+    setup = lab.setup(CLAUDE, [*HTTP_401, *TURN], retries=2, retry_delay_secs=0.5)
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 1, run.out + run.err
     assert setup.events("retry") == []
