@@ -1,7 +1,8 @@
 """Pauses with the real claude and gemini against the fake model server (SPEC §14.2): a
 subscription limit that resets a few seconds ahead pauses the turn, keeps what the agent
 wrote, and the same turn then completes; in combined mode, across two clones in sync mode,
-and across a Ctrl-C; gemini's per-minute quota pauses for the time it asks."""
+and across a Ctrl-C; gemini's per-minute quota pauses for the time it asks; opencode's
+account out of quota pauses and backs off."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from typing import Any
 
 import pytest
 
-from e2e.e2e_support import CLAUDE, GEMINI, WRITE_WORK, Lab, Setup, wait_for
-from fakes.record import CLAUDE_LIMIT_HEADERS, CLAUDE_OAUTH, GEMINI_PER_MINUTE, RATE_LIMITED
+from e2e.e2e_support import CLAUDE, GEMINI, OPENCODE, WRITE_WORK, Lab, Setup, wait_for
+from fakes.record import (
+    CLAUDE_LIMIT_HEADERS,
+    CLAUDE_OAUTH,
+    GEMINI_PER_MINUTE,
+    OPENCODE_NO_QUOTA,
+    RATE_LIMITED,
+)
 from helpers import git, start_tandem
 
 Step = dict[str, Any]
@@ -147,5 +154,24 @@ def test_gemini_a_per_minute_quota_pauses_then_the_turn_completes(lab: Lab) -> N
     assert pauses, run.out
     assert {p["kind"] for p in pauses} == {"rate_limit"}
     assert "paused: gemini rate limit until" in run.out + run.err
+    state = setup.state()
+    assert (state["iteration"], state["status"]) == (2, "complete")
+
+
+@pytest.mark.e2e
+def test_opencode_out_of_quota_pauses_then_the_turn_completes(lab: Lab) -> None:
+    # opencode retries 429s and 5xx without end, but not insufficient_quota (fakes.record):
+    # it fails at once, tandem pauses (no reset time: the back-off, here cut short by
+    # max_pause_secs) and reruns the turn, which the quota no longer stops.
+    quota = {**OPENCODE_NO_QUOTA[0], "times": 1}
+    setup = lab.setup(OPENCODE, [quota, *TURN], extra_config="limits:\n  max_pause_secs: 6\n")
+    run, _ = setup.tandem("run", "--iterations", "1")
+    assert run.code == 0, run.out + run.err
+    [pause] = setup.events("pause")
+    assert (pause["kind"], pause["reason"]) == ("usage_limit", "opencode usage limit")
+    assert "paused: opencode usage limit until" in run.out + run.err
+    commit = paused_commit(setup.root)
+    assert "Tandem-Result: pause:usage_limit" in git(setup.root, "log", "-1", "--format=%B", commit)
+    assert [e["actor"] for e in setup.events("turn_end")] == ["galph", "galph", "ralph"]
     state = setup.state()
     assert (state["iteration"], state["status"]) == (2, "complete")

@@ -29,6 +29,9 @@ same answer. Steps:
 * ``{"error": {"status": 500, "message": "boom"}}``: that HTTP error in the API's shape;
   ``"type"`` and ``"fields"`` change its error object, ``"headers"`` are sent with it
   (a value ``"@now+N"`` is the Unix time N seconds after the request);
+* ``{"stream_error": {"message": ..., "type": ..., "code": ...}}``: a 200 stream whose one
+  chunk is ``{"error": {...}}``, as OpenAI-style APIs report a failure after the headers
+  (Chat Completions and Responses; other APIs answer it as an HTTP 500);
 * ``"times": N`` added to a step (an error, say a 5xx burst): it answers the first N
   requests that reach it, then is left out of the script (the one count the server keeps);
 * ``"lifts_at": UNIX_SECS`` added to a step (an error, say a usage limit): from that time
@@ -467,6 +470,10 @@ def render(dialect: Dialect, step: Json, index: int, body: Json, tools: list[str
     """The reply for one script step."""
     if "error" in step:
         return error_reply(dialect, step["error"])
+    if "stream_error" in step:
+        if isinstance(dialect, (Chat, Responses)):
+            return Reply(200, "text/event-stream", sse([{"error": step["stream_error"]}]))
+        return dialect.error(500, str(step["stream_error"].get("message", "error")))
     if "shell" in step:
         tool = next((name for name in SHELL_TOOLS if name in tools), None)
         if tool is None:
