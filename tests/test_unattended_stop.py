@@ -118,8 +118,12 @@ def test_sync_a_stop_pushed_from_another_clone_ends_the_pause_and_a_restart_resu
     run = start_tandem(galph.root, "supervisor", *sync, env=env, log=out)
     try:
         wait_for_text(out, "paused: claude usage limit (five_hour) until", 30)
-        paused = json.loads(remote_file(remote, "sync/state.json"))
-        assert (paused["status"], paused["pause"]["window"]) == ("paused", "five_hour")
+        # the pause is said, then pushed: the stop is asked once the remote has it
+        deadline = time.monotonic() + 20
+        while (paused := json.loads(remote_file(remote, "sync/state.json")))["status"] != "paused":
+            assert time.monotonic() < deadline, paused
+            time.sleep(0.1)
+        assert paused["pause"]["window"] == "five_hour"
         asked = time.monotonic()
         stop = tandem(other.root, "stop", "--sync-via-git", "--reason", "from afar", env=env)
         assert stop.code == 0, stop.err

@@ -159,6 +159,8 @@ class StopProbe:
 
     def _look_at_remote(self, session: Session) -> None:
         ref = f"refs/heads/{session.remote.branch}"
+        if self._known is None:  # what the last fetch brought: the pause commit, pushed
+            self._known = session.repo.rev_parse(session.remote.ref)
         try:
             sha = session.repo.ls_remote_refs(session.remote.name, [ref]).get(ref)
             if sha is not None and sha != self._known:
