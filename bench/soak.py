@@ -7,15 +7,19 @@ second per turn. At random it reports a subscription limit that resets in 2-4 s,
 (tandem backs off 60 s: these are rare), or an HTTP 500 (``agent.retries: 2``: the turn
 reruns after 30 s). Every ~``--kill-every`` seconds one actor's tandem is SIGKILLed; a
 supervisor loop restarts any tandem that ended, one second later, as systemd's
-``Restart=always`` would. Network cuts are left out (tests/test_git_network.py covers them).
+``Restart=always`` would. In sync mode the remote is served by ``git daemon`` behind the
+fault proxy of the network tests (tests/netrig.py), and every ~``--cut-every`` seconds
+the network is cut for 3 to 10 s: a blackhole (a pulled cable: connections hang until
+``sync.git_timeout_secs``, 5 s here) or resets (every connection refused with RST).
 
 Printed per mode: turns completed against the ideal for the same wall time (limit and
 retry windows excluded), interventions needed (a tandem that stopped by itself with an
 error: a human would have had to look; target 0), turns stamped ok twice (0), work lost
 (a line an agent wrote that is in neither the final history nor the work tree; 0), and
-the longest time nothing happened on any side outside those windows.
+the longest time nothing happened on any side outside those windows (network cuts count
+as such windows too: nothing can reach the remote then; the recovery after a cut does not).
 
-    python bench/soak.py [--minutes 2] [--kill-every 40] [--seed 1]
+    python bench/soak.py [--minutes 2] [--kill-every 40] [--cut-every 45] [--seed 1]
 """
 
 from __future__ import annotations
@@ -32,15 +36,19 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from netrig import Proxy, network_env, served  # noqa: E402  (the network tests' fault rig)
+
 IDENTITY = ("-c", "user.name=soak", "-c", "user.email=soak@localhost")
 CONFIG = (
     "agent:\n  default: claude\n  retries: 2\n  heartbeat_secs: 0\n  kill_grace_secs: 1\n"
-    "sync:\n  poll_interval: 0.5\n  lease_secs: 60\n"
+    "sync:\n  poll_interval: 0.5\n  lease_secs: 60\n  git_timeout_secs: 5\n"
 )
 FAKE_CLAUDE = r"""
 import json, os, random, sys, time
@@ -134,7 +142,10 @@ class Supervisor:
         self.thread.join(timeout=60)
 
 
-def soak(mode: str, minutes: float, kill_every: float, rng: random.Random) -> dict[str, Any]:
+Faults = tuple[float, float, random.Random]  # kill every, cut every (seconds), chance
+
+
+def soak(mode: str, minutes: float, faults: Faults) -> dict[str, Any]:
     """Run one mode for ``minutes`` with faults and kills; its figures."""
     tmp = Path(tempfile.mkdtemp(prefix=f"soak-{mode}-"))
     agent = tmp / "claude"
@@ -148,51 +159,84 @@ def soak(mode: str, minutes: float, kill_every: float, rng: random.Random) -> di
         make_repo(tmp / "host")
         roots = {"both": tmp / "host"}
         sups = [Supervisor(roots["both"], ["run", *many], env, tmp / "both.out")]
-    else:
-        make_repo(tmp / "seed")
-        git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", "remote.git")
-        git(tmp / "seed", "push", "--quiet", str(tmp / "remote.git"), "main")
-        roots = {}
-        for actor in ("galph", "ralph"):
-            git(tmp, "clone", "--quiet", str(tmp / "remote.git"), actor)
-            for key, value in (("user.name", actor), ("user.email", f"{actor}@localhost")):
-                git(tmp / actor, "config", key, value)
-            roots[actor] = tmp / actor
-        sync = ["--sync-via-git", *many]
-        sups = [
-            Supervisor(roots["galph"], ["supervisor", *sync], env, tmp / "galph.out"),
-            Supervisor(roots["ralph"], ["loop", *sync], env, tmp / "ralph.out"),
-        ]
+        return measure(tmp, roots, sups, drive(sups, minutes, faults, None))
+    make_repo(tmp / "seed")
+    git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", "remote.git")
+    git(tmp / "seed", "push", "--quiet", str(tmp / "remote.git"), "main")
+    roots = {}
+    for actor in ("galph", "ralph"):
+        git(tmp, "clone", "--quiet", str(tmp / "remote.git"), actor)
+        for key, value in (("user.name", actor), ("user.email", f"{actor}@localhost")):
+            git(tmp / actor, "config", key, value)
+        roots[actor] = tmp / actor
+    sync = ["--sync-via-git", *many]
+    env = network_env(env)
+    sups = [
+        Supervisor(roots["galph"], ["supervisor", *sync], env, tmp / "galph.out"),
+        Supervisor(roots["ralph"], ["loop", *sync], env, tmp / "ralph.out"),
+    ]
+    with served(tmp / "remote.git", roots.values()) as net:
+        run = drive(sups, minutes, faults, net.proxy)
+    return measure(tmp, roots, sups, run)
+
+
+@dataclass
+class Run:
+    """When one mode ran (Unix seconds), and the network cuts made during it."""
+
+    began: float
+    ended: float
+    cuts: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, how
+
+
+def drive(sups: list[Supervisor], minutes: float, faults: Faults, proxy: Proxy | None) -> Run:
+    """Start the supervisors; kill one now and then, cut the network now and then."""
+    kill_every, cut_every, rng = faults
     began = time.monotonic()
+    run = Run(time.time(), 0.0)
     for sup in sups:
         sup.thread.start()
     deadline = began + minutes * 60
     next_kill = began + rng.expovariate(1 / kill_every)
+    next_cut = began + rng.expovariate(1 / cut_every)
+    healed_at: float | None = None
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        if time.monotonic() >= next_kill:
+        now = time.monotonic()
+        if now >= next_kill:
             rng.choice(sups).kill()
-            next_kill = time.monotonic() + rng.expovariate(1 / kill_every)
+            next_kill = now + rng.expovariate(1 / kill_every)
+        if proxy is not None and healed_at is not None and now >= healed_at:
+            proxy.heal()
+            run.cuts[-1] = (run.cuts[-1][0], time.time(), run.cuts[-1][2])
+            healed_at, next_cut = None, now + rng.expovariate(1 / cut_every)
+        elif proxy is not None and healed_at is None and now >= next_cut:
+            how = rng.choice(("blackhole", "reset"))
+            proxy.blackhole() if how == "blackhole" else proxy.reset()
+            run.cuts.append((time.time(), time.time(), how))
+            healed_at = now + rng.uniform(3, 10)
+    if proxy is not None and healed_at is not None:
+        proxy.heal()
+        run.cuts[-1] = (run.cuts[-1][0], time.time(), run.cuts[-1][2])
     for sup in sups:  # all first: a peer that sees the other's interrupted turn is no fault
         sup.stopping = True
     for sup in sups:
         sup.stop()
-    wall = time.monotonic() - began
-    return measure(tmp, roots, sups, (time.time() - wall, time.time()))
+    run.ended = time.time()
+    return run
 
 
-def measure(
-    tmp: Path, roots: dict[str, Path], sups: list[Supervisor], run: tuple[float, float]
-) -> dict[str, Any]:
+def measure(tmp: Path, roots: dict[str, Path], sups: list[Supervisor], run: Run) -> dict[str, Any]:
     """The figures of one mode's run, from its event logs, history and work trees."""
-    wall = run[1] - run[0]
+    wall = run.ended - run.began
     events = []
     for root in roots.values():
         path = root / "logs" / "main" / "events.jsonl"
         events += [json.loads(line) for line in path.read_text().splitlines()]
     events.sort(key=lambda e: e["ts"])
     at = [datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp() for e in events]
-    windows = _windows(events, at, run)
+    cuts = [(start, end) for start, end, _ in run.cuts]
+    windows = _windows(events, at, (run.began, run.ended), cuts)
     waited = sum(end - start for start, end in windows)
     ends = [e for e in events if e["event"] == "turn_end"]
     ok = [e for e in ends if e["status"] == "ok"]
@@ -211,7 +255,10 @@ def measure(
     quiet = [b - a for a, b in itertools.pairwise(at) if not _inside(a, b, windows)]
     return {
         "wall_secs": round(wall, 1),
-        "limit_and_retry_windows_secs": round(waited, 1),
+        "limit_retry_and_cut_windows_secs": round(waited, 1),
+        "network_cuts": len(run.cuts),
+        "network_cut_secs": round(sum(end - start for start, end in cuts), 1),
+        "remote_outages_seen": sum(e["event"] == "remote_down" for e in events),
         "turns_ok": len(ok),
         "ideal_turns": round(ideal, 1),
         "utilization": round(len(ok) / ideal, 3) if ideal else None,
@@ -227,10 +274,13 @@ def measure(
 
 
 def _windows(
-    events: list[dict[str, Any]], at: list[float], run: tuple[float, float]
+    events: list[dict[str, Any]],
+    at: list[float],
+    run: tuple[float, float],
+    cuts: list[tuple[float, float]],
 ) -> list[tuple[float, float]]:
-    """Designed waits (each pause until its end, each retry's delay), within the run and
-    merged where they overlap."""
+    """Designed waits (each pause until its end, each retry's delay) and network cuts,
+    within the run and merged where they overlap."""
     found: list[tuple[float, float]] = []
     for event, when in zip(events, at, strict=False):
         if event["event"] == "pause":
@@ -242,7 +292,7 @@ def _windows(
     starts = [
         when for event, when in zip(events, at, strict=True) if event["event"] == "turn_start"
     ]
-    found = [(a, min([b, *(t for t in starts if t > a)])) for a, b in found]
+    found = [(a, min([b, *(t for t in starts if t > a)])) for a, b in found] + cuts
     merged: list[tuple[float, float]] = []
     for start, end in sorted((max(a, run[0]), min(b, run[1])) for a, b in found):
         if merged and start <= merged[-1][1]:
@@ -273,11 +323,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--kill-every", type=float, default=40.0)
+    parser.add_argument("--cut-every", type=float, default=45.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)  # noqa: S311 (fault timing, not secrets)
     for mode in ("combined", "sync"):
-        figures = soak(mode, args.minutes, args.kill_every, rng)
+        figures = soak(mode, args.minutes, (args.kill_every, args.cut_every, rng))
         print(f"{mode}: " + json.dumps(figures))
     return 0
 

@@ -25,6 +25,7 @@ class Outcome:
     reset_in: float | None = None  # seconds from now
     cost_usd: float | None = None
     tokens: int = 0
+    window: str | None = None  # the limit's window, as claude names it (five_hour)
 
 
 @dataclass
@@ -51,7 +52,9 @@ class ScriptedExecutor:
         queue = self.script.get(turn.actor, [])
         outcome = queue.pop(0) if queue else Outcome(cost_usd=self.cost_usd, tokens=100)
         usage = {"input_tokens": outcome.tokens}
-        result = AgentResult(text="done", cost_usd=outcome.cost_usd, usage=usage)
+        result = AgentResult(
+            text="done", cost_usd=outcome.cost_usd, usage=usage, window=outcome.window
+        )
         if outcome.kind is None:
             return ExecResult("scripted", Status.OK, 0, result=result)
         reset = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,9 @@ import pytest
 
 from helpers import git, make_host, open_test_host, tandem
 from scripted import CtrlC, FastInterrupt, Outcome, ScriptedExecutor
-from tandem.errors import Interrupted, StateError, TurnFailed
+from tandem import limits
+from tandem.configfile import load
+from tandem.errors import ConfigError, Interrupted, StateError, TurnFailed
 from tandem.execution import FailureKind
 from tandem.interrupts import Interrupt
 from tandem.notify import Notifier
@@ -210,3 +213,108 @@ def test_a_pause_round_trips_through_the_file_with_either_actor() -> None:
     again = parse(state.dumps(), "s")
     assert again == state
     assert again.to_json()["spent"] == {"cost_usd": 1.5, "tokens": 10, "turns": 7}
+
+
+def test_the_pause_names_the_limit_window_in_the_console_state_event_and_status(
+    tmp_path: Path,
+) -> None:
+    host = make_host(tmp_path, agent="  heartbeat_secs: 0.5\n")
+    window = Outcome(USAGE, reset_in=1.5, window="five_hour")
+    run = open_test_host(host.root)
+    agent = ScriptedExecutor(host.root, {"galph": [window]})
+    ctx = RouterContext.from_config(run.config)
+    assert run_combined(run, ctx, agent, iterations=1, interrupt=Interrupt()) == 0
+    shown = run.console.out.getvalue().decode()
+    line = "paused: scripted usage limit (five_hour) until "
+    assert shown.count(line) >= 2, shown  # the pause, then its heartbeat
+    paused = json.loads(git(host.root, "show", "HEAD~2:sync/state.json"))["pause"]
+    assert (paused["reason"], paused["window"]) == ("scripted usage limit (five_hour)", "five_hour")
+    [pause] = [e for e in events(host.root) if e["event"] == "pause"]
+    assert pause["window"] == "five_hour"
+    # a restart into a pause still to come shows it in status as well
+    later = Outcome(USAGE, reset_in=30, window="seven_day")
+    again = ScriptedExecutor(host.root, {"galph": [later]})
+    with pytest.raises(Interrupted):
+        combined(host.root, 1, again, CtrlC())
+    status = tandem(host.root, "status", env=host.env())
+    assert "paused: galph usage_limit until" in status.out
+    assert ": scripted usage limit (seven_day)" in status.out
+
+
+def test_the_peer_line_names_the_window_when_known() -> None:
+    at = 1796330400.0  # 2026-12-03T20:40:00Z
+    assert limits.peer_line("galph", "usage_limit", at, at - 60, "five_hour") == (
+        "galph paused until 20:40Z (usage limit, five_hour)"
+    )
+    assert limits.peer_line("galph", "rate_limit", at, at - 60) == (
+        "galph paused until 20:40Z (rate limit)"
+    )
+
+
+def test_what_retried_attempts_spent_counts_in_spent_and_in_the_turns_receipt(
+    tmp_path: Path,
+) -> None:
+    host = make_host(tmp_path, agent="  retries: 2\n")
+    failed = Outcome(FailureKind.TRANSIENT, cost_usd=0.25, tokens=40)
+    agent = ScriptedExecutor(host.root, {"galph": [failed, failed]}, cost_usd=0.4)
+    assert combined(host.root, 1, agent, FastInterrupt()) == 0
+    assert agent.runs == [("galph", 1)] * 3 + [("ralph", 1)]
+    spent = host.state()["spent"]
+    assert spent["cost_usd"] == pytest.approx(0.25 + 0.25 + 0.4 + 0.4)
+    assert (spent["tokens"], spent["turns"]) == (40 + 40 + 100 + 100, 2)
+    receipt = git(host.root, "log", "-1", "--format=%B", "HEAD~1")
+    assert "Tandem-Cost-USD: 0.900000" in receipt
+    assert "Tandem-Tokens: in=180 " in receipt
+    [end] = [e for e in events(host.root) if e["event"] == "turn_end" and e["actor"] == "galph"]
+    assert [r["cost_usd"] for r in end["earlier_results"]] == [0.25, 0.25]
+
+
+def test_a_paused_attempt_that_reported_a_cost_counts_it(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    limited = Outcome(USAGE, reset_in=1, cost_usd=0.3, tokens=7)
+    agent = ScriptedExecutor(host.root, {"galph": [limited]}, cost_usd=0.5)
+    assert combined(host.root, 1, agent) == 0
+    pause_receipt = git(host.root, "log", "-1", "--format=%B", "HEAD~2")
+    assert "Tandem-Result: pause:usage_limit" in pause_receipt
+    assert "Tandem-Cost-USD: 0.300000" in pause_receipt
+    assert host.state()["spent"]["cost_usd"] == pytest.approx(0.3 + 0.5 + 0.5)
+    assert host.state()["spent"]["tokens"] == 7 + 100 + 100
+
+
+def test_retry_delay_secs_sets_the_first_wait_and_the_doubling_follows(tmp_path: Path) -> None:
+    host = make_host(tmp_path, agent="  retries: 3\n  retry_delay_secs: 0.5\n")
+    transient = Outcome(FailureKind.TRANSIENT)
+    agent = ScriptedExecutor(host.root, {"galph": [transient] * 3})
+    began = time.monotonic()
+    assert combined(host.root, 1, agent) == 0
+    assert time.monotonic() - began >= 0.4 + 0.8 + 1.6  # really waited, no fast-forward
+    delays = [e["delay_secs"] for e in events(host.root) if e["event"] == "retry"]
+    assert len(delays) == 3
+    for delay, base in zip(delays, (0.5, 1.0, 2.0), strict=True):
+        assert base * 0.8 <= delay <= base * 1.2
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "true", "1e9"])
+def test_a_bad_retry_delay_secs_is_a_config_error_naming_the_key(
+    tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "orchestration.yaml").write_text(f"agent:\n  retry_delay_secs: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, env={})
+    message = str(caught.value)
+    assert "agent.retry_delay_secs: must be a number" in message
+    assert value in message
+
+
+class Middle(random.Random):
+    """Every draw is the middle of its range: no jitter."""
+
+    def random(self) -> float:
+        return 0.5
+
+
+def test_retry_delay_keeps_30_60_120_by_default_and_scales_with_its_first_wait() -> None:
+    fixed = Middle()
+    assert [limits.retry_delay("transient", n, 5, fixed) for n in range(3)] == [30, 60, 120]
+    assert [limits.retry_delay("transient", n, 5, fixed, 2.0) for n in range(3)] == [2, 4, 8]
+    assert limits.retry_delay("auth", 0, 5, fixed, 2.0) is None

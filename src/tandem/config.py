@@ -52,6 +52,7 @@ class AgentConfig:
     kill_grace_secs: float = 10.0
     heartbeat_secs: float = 60.0
     retries: int = 0  # reruns of a turn that failed with a transient error (SPEC §14.3)
+    retry_delay_secs: float = 30.0  # the wait before the first rerun; doubling after it
 
 
 @dataclass(frozen=True)

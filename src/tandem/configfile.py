@@ -90,6 +90,7 @@ SCHEMA: dict[str, Any] = {
         "kill_grace_secs": number(0),
         "heartbeat_secs": number(0),
         "retries": integer(0, 100),
+        "retry_delay_secs": number(0),
     },
     "sync": {
         "remote": string,

@@ -47,7 +47,8 @@ class AgentResult:
 
     ``kind`` is the parser's classification of an error (None: not known, which the
     executor turns into ``agent``); ``reset_at`` (Unix seconds) and ``retry_after``
-    (seconds) are as the agent gave them, unchecked.
+    (seconds) are as the agent gave them, unchecked; ``window`` names the limit that was
+    hit when the agent says (claude's ``rateLimitType``: ``five_hour``).
     """
 
     text: str | None = None
@@ -60,6 +61,7 @@ class AgentResult:
     kind: FailureKind | None = None
     reset_at: float | None = None
     retry_after: float | None = None
+    window: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The result as stored in events and ``TurnResult.to_json``."""

@@ -13,7 +13,8 @@ time and chance. Three parts:
   makes the loop wait forever. ``Pause.console_line(now)`` is the line the console and
   the heartbeat print; ``peer_line`` is what the other side shows while it waits.
 * **Retries** (§14.3). ``retry_delay(kind, retries_done, retries)`` is the wait before
-  the next attempt of a ``transient`` failure (30 s, 60 s, 120 s ... ±20 %), or None when
+  the next attempt of a ``transient`` failure (30 s, 60 s, 120 s ... ±20 %; the first
+  is ``agent.retry_delay_secs``), or None when
   the turn must fail: the kind is never retried, or ``agent.retries`` is used up.
 * **Budgets** (§14.4). ``Spent`` is the running total kept in the state; ``Spent.add``
   adds one run's receipt (a router run adds cost and tokens, not a turn). A ``Budget``
@@ -144,9 +145,11 @@ def describe(agent: str, kind: str, detail: str | None = None) -> str:
     return f"{agent} {words} ({detail})" if detail else f"{agent} {words}"
 
 
-def peer_line(actor: str, kind: str, until: float, now: float) -> str:
-    """What the waiting side shows: ``galph paused until 20:40Z (usage limit)``."""
-    return f"{actor} paused until {clock(until, now)} ({kind.replace('_', ' ')})"
+def peer_line(actor: str, kind: str, until: float, now: float, window: str | None = None) -> str:
+    """What the waiting side shows: ``galph paused until 20:40Z (usage limit)``, with the
+    limit's window when the agent named it: ``(usage limit, five_hour)``."""
+    named = f", {window}" if window else ""
+    return f"{actor} paused until {clock(until, now)} ({kind.replace('_', ' ')}{named})"
 
 
 def clock(when: float, now: float) -> str:
@@ -181,7 +184,8 @@ class PauseRecord:
     """The state's ``pause`` while a turn waits out a limit (SPEC §14.2).
 
     Besides the fields of §14.2, ``since`` (when this turn first paused) and ``waits``
-    (how many pauses it had) let a restart keep ``max_pause_secs`` and the backoff.
+    (how many pauses it had) let a restart keep ``max_pause_secs`` and the backoff;
+    ``window`` is the limit's window when the agent named it (``five_hour``).
     """
 
     actor: str
@@ -192,6 +196,7 @@ class PauseRecord:
     until: float  # Unix seconds
     since: float
     waits: int = 1
+    window: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The object stored under ``pause`` (times as ISO 8601 UTC)."""
@@ -204,6 +209,7 @@ class PauseRecord:
             "until": stamp(self.until),
             "since": stamp(self.since),
             "waits": self.waits,
+            "window": self.window,
         }
 
     @classmethod
@@ -219,7 +225,7 @@ class PauseRecord:
             raise ValueError("a pause with an iteration ≥ 1")
         if actor not in ("galph", "ralph") or not isinstance(waits, int):
             raise ValueError("a pause with an actor (galph or ralph) and a count of waits")
-        prompt, reason = data.get("prompt"), data.get("reason")
+        prompt, reason, window = data.get("prompt"), data.get("reason"), data.get("window")
         until = _unix(data.get("until"))
         return cls(
             str(actor),
@@ -230,6 +236,7 @@ class PauseRecord:
             until,
             _unix(data.get("since", data.get("until"))),
             max(waits, 1),
+            window if isinstance(window, str) and window else None,
         )
 
 
@@ -249,15 +256,22 @@ def _unix(value: object) -> float:
 # -- retries -----------------------------------------------------------------------------
 
 
-def retry_delay(kind: str, retries_done: int, retries: int, rng: random.Random) -> float | None:
+def retry_delay(
+    kind: str,
+    retries_done: int,
+    retries: int,
+    rng: random.Random,
+    first: float = RETRY_FIRST_SECS,
+) -> float | None:
     """Seconds before attempt ``retries_done + 2`` of a failed turn, or None: fail it.
 
     Only ``transient`` failures are retried, at most ``retries`` times (``agent.retries``,
-    default 0): after 30 s, 60 s, 120 s ..., each ±20 %.
+    default 0): after ``first`` (``agent.retry_delay_secs``, 30 s), then 60 s, 120 s ...,
+    each ±20 %.
     """
     if kind not in RETRIED_KINDS or retries_done >= retries:
         return None
-    base = min(RETRY_FIRST_SECS * 2.0 ** min(retries_done, 16), RETRY_MAX_SECS)
+    base = min(first * 2.0 ** min(retries_done, 16), max(RETRY_MAX_SECS, first))
     return base * rng.uniform(1.0 - RETRY_JITTER, 1.0 + RETRY_JITTER)
 
 

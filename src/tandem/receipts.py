@@ -113,13 +113,14 @@ def from_turn(
     args: Mapping[str, tuple[str, ...]] | None = None,
     router: AgentResult | None = None,
 ) -> Receipt:
-    """The receipt of a finished turn; ``router`` is its router run, whose bill it carries.
+    """The receipt of a finished turn; ``router`` is its router run, whose bill it carries,
+    as it carries the bills of attempts retried before the last (``result.earlier``).
 
     ``versions`` maps agent names to what ``--version`` said; ``args`` are agent.args, where
     a ``--model`` flag says which model ran.
     """
     agent = result.agent
-    spent = [r for r in (result.agent_result, router) if r is not None]
+    spent = [r for r in (*result.earlier, result.agent_result, router) if r is not None]
     costs = [r.cost_usd for r in spent if r.cost_usd is not None]
     counted = [tokens_of(r.usage) for r in spent if r.usage]
     return Receipt(

@@ -37,7 +37,8 @@ class TurnResult:
 
     ``kind`` says why a failed turn failed (SPEC §14.1); ``reset_at``/``retry_after`` are
     the agent's word on when to try again. ``router_result`` is the router prompt's run
-    (cost and tokens count for the turn too).
+    (cost and tokens count for the turn too), ``earlier`` the reports of attempts that
+    failed before it and were retried (SPEC §14.3): what they spent counts as well.
     """
 
     actor: Actor
@@ -58,6 +59,7 @@ class TurnResult:
     retry_after: float | None = None
     router_result: AgentResult | None = None
     turn_id: str | None = None
+    earlier: tuple[AgentResult, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -88,6 +90,7 @@ class TurnResult:
             "duration_secs": round(self.duration, 3),
             "result": self.agent_result.to_json() if self.agent_result else None,
             "router_result": self.router_result.to_json() if self.router_result else None,
+            "earlier_results": [earlier.to_json() for earlier in self.earlier],
             "turn_id": self.turn_id,
         }
 

@@ -19,7 +19,7 @@ from tandem.router import RouterContext
 from tandem.session import Session
 from tandem.state import Actor, State
 from tandem.turns import Finished, Started, honour_pending_stop, run_loop
-from tandem.wait import Waiter
+from tandem.wait import Waiter, follow
 
 
 class _SyncMode:
@@ -62,6 +62,10 @@ class _SyncMode:
         state = self.session.host.read_state()
         if state.status == "paused" and state.lease_owner is not None:
             self.session.renewer(state).renew()
+
+    def follow(self, known: str | None) -> str | None:
+        """A look at the remote during a pause, for a stop pushed from another clone."""
+        return follow(self.session, known)
 
     def stop_check(self, actor: Actor) -> bool:
         return honour_pending_stop(self.session.host, actor, self.session.publish)

@@ -339,9 +339,12 @@ def run_loop(
 
     A paused turn (SPEC §14.2) is prepared, waited out and played again before the
     schedule moves on; a mode with a ``renew()`` method has it called at each heartbeat of
-    that wait (sync mode's lease renewal). Budgets are checked at both check points.
+    that wait (sync mode's lease renewal), and one with ``follow()`` has the remote watched
+    for a stop request; a stop ends the wait. Budgets are checked at both check points.
     """
     ctx, executor, interrupt = turn
+    renew = getattr(mode, "renew", None)
+    stop = unattended.StopProbe(host, getattr(mode, "follow", None))
     for actor in schedule:
         finished = None
         while finished is None or finished.state.status == "paused":  # SPEC §14.2
@@ -351,7 +354,9 @@ def run_loop(
             interrupt.check()
             if not mode.prepare(actor) or unattended.budget_stop(host, actor, host.read_state()):
                 return 0
-            unattended.wait_out_pause(host, actor, interrupt, getattr(mode, "renew", None))
+            if unattended.wait_out_pause(host, actor, interrupt, renew, stop):
+                mode.stop_check(actor)
+                return 0  # the state stays paused: a restart waits out the rest
             finished = play(
                 host, actor, ctx, executor, start=mode.start, tree=mode.tree, interrupt=interrupt
             )

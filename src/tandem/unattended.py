@@ -8,11 +8,15 @@ The policy is ``limits.py`` (pure); this module applies it to a ``Host``:
 * ``wait_out_pause``: before the same actor's turn runs again, sleep until the pause's
   ``until``, interruptibly (Ctrl-C: exit 130, the state stays ``paused``), repeating the
   console line at each heartbeat. ``renew`` is called at every heartbeat: a sync run
-  renews its lease there, so a paused turn keeps its owner.
+  renews its lease there, so a paused turn keeps its owner. A stop request ends the
+  wait within one ``sync.poll_interval`` (``StopProbe``: the state file, and in sync
+  mode the remote, looked at cheaply); the caller honours it like any other.
 * ``retried``: a ``transient`` failure reruns the turn in the same tree after 30 s,
-  60 s ... (``agent.retries``), each attempt an event.
-* ``spent_after`` adds a turn's receipt (its router run included) to the state's
-  ``spent``; ``budget_stop`` ends the run at a check point once a budget is reached.
+  60 s ... (``agent.retries``, ``agent.retry_delay_secs``), each attempt an event; what
+  the failed attempts spent stays on the turn (``TurnResult.earlier``).
+* ``spent_after`` adds a turn's receipt (its router run and retried attempts included)
+  to the state's ``spent``; ``budget_stop`` ends the run at a check point once a budget
+  is reached.
 * ``notify``: the event for ``notify:`` (failure, pause, budget, stop, done).
 """
 
@@ -53,6 +57,7 @@ def pause_of(host: Host, running: State, result: TurnResult) -> PauseRecord | st
     if not config.pause:
         return None
     now = host.clock().timestamp()
+    window = result.agent_result.window if result.agent_result is not None else None
     before = running.pause if _same_turn(running.pause, result) else None
     since = before.since if before is not None else now
     plan = limits.plan_pause(
@@ -64,14 +69,16 @@ def pause_of(host: Host, running: State, result: TurnResult) -> PauseRecord | st
         waits=before.waits if before is not None else 0,
         reset_at=result.reset_at.timestamp() if result.reset_at is not None else None,
         retry_after=result.retry_after,
+        detail=window,
         max_pause_secs=config.max_pause_secs,
     )
     if isinstance(plan, GiveUp):
         return f"{plan.reason} ({result.failure})" if result.failure else plan.reason
     waits = before.waits + 1 if before is not None else 1
     return PauseRecord(
-        result.actor, result.iteration, result.prompt, kind, plan.reason, plan.until, since, waits
-    )
+        result.actor, result.iteration, result.prompt, kind, plan.reason, plan.until, since, waits,
+        window,
+    )  # fmt: skip
 
 
 def _same_turn(pause: PauseRecord | None, result: TurnResult) -> bool:
@@ -99,26 +106,52 @@ def wait_out_pause(
     actor: Actor,
     interrupt: Interrupt,
     renew: Callable[[], None] | None = None,
-) -> None:
-    """If the state says ``actor``'s turn is paused, sleep until its ``until``."""
+    stop: Callable[[], bool] | None = None,
+) -> bool:
+    """If the state says ``actor``'s turn is paused, sleep until its ``until``; True if
+    ``stop`` saw a stop request first (the state stays ``paused``: a restart waits on)."""
     state = host.read_state()
     pause = state.pause
     if state.status != "paused" or pause is None or state.expected_actor != actor:
-        return
+        return False
     now = host.clock().timestamp()
     if pause.until > now:
         host.console.say(_line(pause, now))
-    beat = host.config.agent.heartbeat_secs
+    beat, poll = host.config.agent.heartbeat_secs, host.config.sync.poll_interval
     last = time.monotonic()
     while (left := pause.until - host.clock().timestamp()) > 0:
-        if interrupt.sleep(min(left, beat) if beat > 0 else left):
+        step = min(left, poll, beat) if beat > 0 else min(left, poll)
+        if interrupt.sleep(step):
             interrupt.check()
         if time.monotonic() - last >= beat > 0:
             last = time.monotonic()
             host.console.say(_line(pause, host.clock().timestamp()))
             if renew is not None:
                 renew()
+        if stop is not None and stop():
+            host.log.event("pause_stop", actor=actor, iteration=state.iteration)
+            return True
     host.log.event("pause_end", actor=actor, iteration=state.iteration, kind=pause.kind)
+    return False
+
+
+class StopProbe:
+    """Has a stop been asked for while a turn waits out its pause?
+
+    The state file is read each time (``tandem stop`` writes it). In sync mode ``follow``
+    looks at the remote first, as cheaply as the waiting peer does, which brings in a stop
+    pushed from another clone. An unreachable remote is no stop.
+    """
+
+    def __init__(self, host: Host, follow: Callable[[str | None], str | None] | None) -> None:
+        self.host = host
+        self.follow = follow  # sync mode's cheap look at the remote (``wait.follow``)
+        self._known: str | None = None
+
+    def __call__(self) -> bool:
+        if self.follow is not None:
+            self._known = self.follow(self._known)
+        return self.host.read_state().exit
 
 
 # -- retries (SPEC §14.3) ----------------------------------------------------------------
@@ -129,10 +162,10 @@ def retried(
     interrupt: Interrupt | None,
 ) -> TurnResult:
     """Rerun a turn that failed with a transient error, up to ``agent.retries`` times."""
-    retries = host.config.agent.retries
-    done = 0
+    retries, first = host.config.agent.retries, host.config.agent.retry_delay_secs
+    done, earlier = 0, list(result.earlier)
     while result.status is Status.FAILED and result.kind is not None:
-        delay = limits.retry_delay(result.kind.value, done, retries, _rng)
+        delay = limits.retry_delay(result.kind.value, done, retries, _rng, first)
         if delay is None:
             return result
         why = f"{result.kind.value}: {result.failure}"
@@ -146,16 +179,17 @@ def retried(
         if interrupt is None:
             time.sleep(delay)
         done += 1
-        result = rerun()
+        earlier += [run for run in (result.router_result, result.agent_result) if run is not None]
+        result = dataclasses.replace(rerun(), earlier=tuple(earlier))
     return result
 
 
 # -- budgets (SPEC §14.4) ----------------------------------------------------------------
 def spent_after(spent: Spent, result: TurnResult) -> Spent:
-    """``spent`` plus one recorded turn and its router run."""
-    if result.router_result is not None:
-        router = result.router_result
-        spent = spent.add(router.cost_usd, limits.run_tokens(router.usage), turns=0)
+    """``spent`` plus one recorded turn, its router run and its retried attempts."""
+    for run in (*result.earlier, result.router_result):
+        if run is not None:
+            spent = spent.add(run.cost_usd, limits.run_tokens(run.usage), turns=0)
     run = result.agent_result
     if run is None:
         return spent.add(None, 0)

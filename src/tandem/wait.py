@@ -211,7 +211,10 @@ class Waiter:
         if state is None:
             return f"waiting for {self.session.remote.shown} to get a state file (galph creates it)"
         if state.status == "paused" and state.pause is not None:
-            line = peer_line(state.expected_actor, state.pause.kind, state.pause.until, time.time())
+            pause = state.pause
+            line = peer_line(
+                state.expected_actor, pause.kind, pause.until, time.time(), pause.window
+            )
             return f"waiting for {self.actor}'s turn: {line}"
         every = self.host.config.sync.renew_secs
         alive = liveness(state, self.renewal, self.lease_now(), every)
@@ -225,3 +228,22 @@ class Waiter:
             f"waiting for {self.actor}'s turn: iteration {state.iteration}, "
             f"{state.expected_actor}'s turn ({state.status}{holder})"
         )
+
+
+def follow(session: Session, known: str | None) -> str | None:
+    """One ``ls-remote`` of the branch, and a catch-up (fetch, fast-forward) only when it
+    moved from ``known`` (at first: what the last fetch brought); the tip now known. An
+    unreachable remote is an outage to report, not an error: the caller looks again."""
+    ref = f"refs/heads/{session.remote.branch}"
+    if known is None:
+        known = session.repo.rev_parse(session.remote.ref)
+    try:
+        sha = session.repo.ls_remote_refs(session.remote.name, [ref]).get(ref)
+        if sha is not None and sha != known:
+            session.catch_up()
+            known = sha
+    except RemoteUnreachable as exc:
+        session.outage.down("pause", exc)
+        return known
+    session.outage.up()
+    return known

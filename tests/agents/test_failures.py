@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -203,6 +204,58 @@ def test_opencode_errors_are_classified_by_their_status_code() -> None:
     result = parser.result()
     assert result is not None
     assert (result.kind, result.error) == (FailureKind.AUTH, "no key")
+
+
+def test_opencode_out_of_quota_is_a_usage_limit_without_a_reset() -> None:
+    parser = OpencodeParser()
+    shown = render(parser, recording("opencode-insufficient-quota"))
+    assert shown == [
+        'error: {"message":"You exceeded your current quota, please check your plan and '
+        'billing details.","type":"insufficient_quota","code":"insufficient_quota"}'
+    ]
+    result = parser.result()
+    assert result is not None
+    assert (result.kind, result.reset_at, result.retry_after) == (
+        FailureKind.USAGE_LIMIT,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [  # later opencode versions: an APIError naming it, the provider's object in the body
+        {"message": "Quota exceeded. Check your plan and billing details.", "isRetryable": False},
+        {"message": "x", "responseBody": '{"type":"error","error":{"code":"insufficient_quota"}}'},
+    ],
+)
+def test_opencode_quota_errors_of_later_versions_are_usage_limits(data: dict[str, Any]) -> None:
+    parser = OpencodeParser()
+    parser.feed(json.dumps({"type": "error", "error": {"name": "APIError", "data": data}}))
+    result = parser.result()
+    assert result is not None
+    assert result.kind is FailureKind.USAGE_LIMIT
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # other unknown errors stay the agent's; a JSON that is no quota error changes nothing
+        '{"message":"Rate limit reached","code":"rate_limit_exceeded"}',
+        '{"code": ["insufficient_quota"]}',
+        "{not json",
+        "insufficient_quota somewhere in prose",
+    ],
+)
+def test_opencode_other_unknown_errors_stay_unclassified(message: str) -> None:
+    parser = OpencodeParser()
+    parser.feed(
+        json.dumps(
+            {"type": "error", "error": {"name": "UnknownError", "data": {"message": message}}}
+        )
+    )
+    result = parser.result()
+    assert result is not None
+    assert result.kind is None
 
 
 @pytest.mark.parametrize(

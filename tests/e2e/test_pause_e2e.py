@@ -1,7 +1,8 @@
 """Pauses with the real claude and gemini against the fake model server (SPEC §14.2): a
 subscription limit that resets a few seconds ahead pauses the turn, keeps what the agent
 wrote, and the same turn then completes; in combined mode, across two clones in sync mode,
-and across a Ctrl-C; gemini's per-minute quota pauses for the time it asks."""
+and across a Ctrl-C; gemini's per-minute quota pauses for the time it asks; opencode's
+account out of quota pauses and backs off."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from typing import Any
 
 import pytest
 
-from e2e.e2e_support import CLAUDE, GEMINI, WRITE_WORK, Lab, Setup, wait_for
-from fakes.record import CLAUDE_LIMIT_HEADERS, CLAUDE_OAUTH, GEMINI_PER_MINUTE, RATE_LIMITED
+from e2e.e2e_support import CLAUDE, GEMINI, OPENCODE, WRITE_WORK, Lab, Setup, wait_for
+from fakes.record import (
+    CLAUDE_LIMIT_HEADERS,
+    CLAUDE_OAUTH,
+    GEMINI_PER_MINUTE,
+    OPENCODE_NO_QUOTA,
+    RATE_LIMITED,
+)
 from helpers import git, start_tandem
 
 Step = dict[str, Any]
@@ -58,7 +65,7 @@ def test_a_usage_limit_after_the_agent_wrote_pauses_keeps_the_file_then_complete
     setup = signed_in(lab, [TURN[0], limit(8), TURN[1]])
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 0, run.err
-    assert "paused: claude usage limit until" in run.out + run.err
+    assert "paused: claude usage limit (five_hour) until" in run.out + run.err
     assert "the turn reruns then" in run.out + run.err
     commit = paused_commit(setup.root)
     assert git(setup.root, "show", f"{commit}:input.md") == "do step 1\n"
@@ -90,7 +97,9 @@ def test_ctrl_c_during_a_pause_exits_130_and_a_restart_resumes_it(lab: Lab) -> N
     assert setup.state()["status"] == "paused"
     run, _ = setup.tandem("run", "--iterations", "1")
     assert run.code == 0, run.err
-    assert "paused: claude usage limit until" in run.out + run.err  # the rest of the wait
+    assert (
+        "paused: claude usage limit (five_hour) until" in run.out + run.err
+    )  # the rest of the wait
     assert setup.state()["status"] == "complete"
     assert len([e for e in setup.events("turn_end") if e["actor"] == "galph"]) == 2
 
@@ -122,9 +131,9 @@ def test_sync_mode_the_peer_waits_out_the_pause_and_never_fails(lab: Lab, tmp_pa
     codes = {actor: proc.wait(timeout=120) for actor, proc in procs.items()}
     shown = {actor: path.read_text() for actor, path in logs.items()}
     assert codes == {"ralph": 0, "galph": 0}, shown
-    assert "paused: claude usage limit until" in shown["galph"]
+    assert "paused: claude usage limit (five_hour) until" in shown["galph"]
     assert "galph paused until" in shown["ralph"]
-    assert "(usage limit)" in shown["ralph"]
+    assert "(usage limit, five_hour)" in shown["ralph"]
     subjects = git(remote, "log", "--reverse", "--format=%s", "main").splitlines()
     assert any("actor=galph status=paused" in s for s in subjects), subjects
     final = json.loads(git(remote, "show", "main:sync/state.json"))
@@ -145,5 +154,24 @@ def test_gemini_a_per_minute_quota_pauses_then_the_turn_completes(lab: Lab) -> N
     assert pauses, run.out
     assert {p["kind"] for p in pauses} == {"rate_limit"}
     assert "paused: gemini rate limit until" in run.out + run.err
+    state = setup.state()
+    assert (state["iteration"], state["status"]) == (2, "complete")
+
+
+@pytest.mark.e2e
+def test_opencode_out_of_quota_pauses_then_the_turn_completes(lab: Lab) -> None:
+    # opencode retries 429s and 5xx without end, but not insufficient_quota (fakes.record):
+    # it fails at once, tandem pauses (no reset time: the back-off, here cut short by
+    # max_pause_secs) and reruns the turn, which the quota no longer stops.
+    quota = {**OPENCODE_NO_QUOTA[0], "times": 1}
+    setup = lab.setup(OPENCODE, [quota, *TURN], extra_config="limits:\n  max_pause_secs: 6\n")
+    run, _ = setup.tandem("run", "--iterations", "1")
+    assert run.code == 0, run.out + run.err
+    [pause] = setup.events("pause")
+    assert (pause["kind"], pause["reason"]) == ("usage_limit", "opencode usage limit")
+    assert "paused: opencode usage limit until" in run.out + run.err
+    commit = paused_commit(setup.root)
+    assert "Tandem-Result: pause:usage_limit" in git(setup.root, "log", "-1", "--format=%B", commit)
+    assert [e["actor"] for e in setup.events("turn_end")] == ["galph", "galph", "ralph"]
     state = setup.state()
     assert (state["iteration"], state["status"]) == (2, "complete")

@@ -29,6 +29,11 @@ same answer. Steps:
 * ``{"error": {"status": 500, "message": "boom"}}``: that HTTP error in the API's shape;
   ``"type"`` and ``"fields"`` change its error object, ``"headers"`` are sent with it
   (a value ``"@now+N"`` is the Unix time N seconds after the request);
+* ``{"stream_error": {"message": ..., "type": ..., "code": ...}}``: a 200 stream whose one
+  chunk is ``{"error": {...}}``, as OpenAI-style APIs report a failure after the headers
+  (Chat Completions and Responses; other APIs answer it as an HTTP 500);
+* ``"times": N`` added to a step (an error, say a 5xx burst): it answers the first N
+  requests that reach it, then is left out of the script (the one count the server keeps);
 * ``"lifts_at": UNIX_SECS`` added to a step (an error, say a usage limit): from that time
   on the step is left out of the script, as a limit that has reset;
 * ``"delay": SECS`` added to a step waits that long before the first byte;
@@ -432,8 +437,11 @@ def dialect_for(api: str, path: str) -> Dialect | None:
     return None
 
 
-def answer(dialect: Dialect, script: list[Json], body: Json) -> tuple[Json, Reply]:
-    """The step this request is at, and the reply it gets."""
+def answer(
+    dialect: Dialect, script: list[Json], body: Json, served: dict[int, int] | None = None
+) -> tuple[Json, Reply]:
+    """The step this request is at, and the reply it gets; ``served`` counts the answers
+    of each step with ``times`` (by its place in the script), and is updated."""
     schema = requested_schema(body)
     if isinstance(dialect, Gemini) and schema:
         text = json.dumps(fill_schema(schema))
@@ -442,9 +450,19 @@ def answer(dialect: Dialect, script: list[Json], body: Json) -> tuple[Json, Repl
     if not tools:
         return {}, dialect.text(SIDE_CALL_TEXT, 0, body)
     index = dialect.tool_results(body)
-    now = time.time()
-    script = [step for step in script if not now >= step.get("lifts_at", now + 1)]
-    step = script[index] if index < len(script) else {"text": "script exhausted"}
+    now, served = time.time(), served if served is not None else {}
+    live = [
+        (place, step)
+        for place, step in enumerate(script)
+        if not now >= step.get("lifts_at", now + 1)
+        and served.get(place, 0) < step.get("times", float("inf"))
+    ]
+    if index >= len(live):
+        step: Json = {"text": "script exhausted"}
+        return step, render(dialect, step, index, body, tools)
+    place, step = live[index]
+    if "times" in step:
+        served[place] = served.get(place, 0) + 1
     return step, render(dialect, step, index, body, tools)
 
 
@@ -452,6 +470,10 @@ def render(dialect: Dialect, step: Json, index: int, body: Json, tools: list[str
     """The reply for one script step."""
     if "error" in step:
         return error_reply(dialect, step["error"])
+    if "stream_error" in step:
+        if isinstance(dialect, (Chat, Responses)):
+            return Reply(200, "text/event-stream", sse([{"error": step["stream_error"]}]))
+        return dialect.error(500, str(step["stream_error"].get("message", "error")))
     if "shell" in step:
         tool = next((name for name in SHELL_TOOLS if name in tools), None)
         if tool is None:
@@ -499,6 +521,7 @@ class Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.busy = 0
         self.last_activity = time.monotonic()
+        self.served: dict[int, int] = {}  # answers given by each step with "times"
 
     def record(self, entry: Json) -> None:
         """Append one request to the log, whole, and flush it."""
@@ -555,7 +578,11 @@ class Handler(BaseHTTPRequestHandler):
         dialect = dialect_for(self.server.api, self.path)
         if dialect is None:
             return self._not_found()
-        step, reply = answer(dialect, self.server.script, body if isinstance(body, dict) else {})
+        with self.server.lock:
+            step, reply = answer(
+                dialect, self.server.script, body if isinstance(body, dict) else {},
+                self.server.served,
+            )  # fmt: skip
         time.sleep(float(step.get("delay", 0)))
         return replace(reply, stall=float(step.get("stall", 0)))
 

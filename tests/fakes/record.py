@@ -108,6 +108,20 @@ GEMINI_PER_DAY = [
     }
 ]
 HTTP_401 = [{"error": {"status": 401, "message": "Incorrect API key provided"}}]
+# OpenAI's answer for an account out of quota, sent as an error chunk after the stream
+# began: opencode does not retry it (its provider/error.ts parseStreamError marks
+# insufficient_quota isRetryable false; session/retry.ts retries nothing that is not
+# retryable), so it fails at once, where it retries an HTTP 429 or 5xx without end.
+OPENCODE_NO_QUOTA = [
+    {
+        "stream_error": {
+            "message": "You exceeded your current quota, please check your plan and billing "
+            "details.",
+            "type": "insufficient_quota",
+            "code": "insufficient_quota",
+        }
+    }
+]
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,7 @@ SCENARIOS = [
     Scenario("opencode", "tool-call", TOOL_CALL),
     Scenario("opencode", "failing-command", FAILING_COMMAND),
     Scenario("opencode", "http-400", HTTP_400),
+    Scenario("opencode", "insufficient-quota", OPENCODE_NO_QUOTA),
 ]
 
 

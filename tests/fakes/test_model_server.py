@@ -101,6 +101,17 @@ def test_anthropic_retry_gets_the_same_answer_and_past_the_end_a_text(serve: Ser
     assert sse_data(body)[2]["delta"]["text"] == "script exhausted"
 
 
+def test_a_step_with_times_answers_that_many_requests_then_is_left_out(serve: Serve) -> None:
+    burst = {"error": {"status": 503, "message": "overloaded"}, "times": 2}
+    server = serve("anthropic", [burst, *TOOL_CALL_THEN_TEXT])
+    statuses = [post(server, "/v1/messages", anthropic_request(0))[0] for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    _, body = post(server, "/v1/messages", anthropic_request(0))
+    assert sse_data(body)[1]["content_block"]["name"] == "Bash"  # the burst stays over
+    _, body = post(server, "/v1/messages", anthropic_request(1))
+    assert sse_data(body)[2]["delta"]["text"] == "Done"
+
+
 def test_probes_answer_and_requests_are_logged_without_keys(serve: Serve) -> None:
     server = serve("anthropic", TOOL_CALL_THEN_TEXT)
     connection = connect(server)

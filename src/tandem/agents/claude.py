@@ -55,6 +55,7 @@ _USAGE_KEYS = (
 _EXIT_CODE = re.compile(r"Exit code (-?\d{1,9})\n?")
 _USAGE_LIMIT = re.compile(r"(?:You['\u2019]ve hit your .{0,40}limit|usage limit reached)", re.I)
 _OLD_RESET = re.compile(r"usage limit reached\|(\d{9,12})\b", re.I)
+_WINDOW = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")  # rateLimitType: five_hour, seven_day_opus
 _AUTH = re.compile(r"Failed to authenticate|Invalid API key|Please run /login|OAuth token", re.I)
 # The assistant message's ``error`` field names the API failure (recordings).
 _MESSAGE_ERRORS = {
@@ -125,6 +126,7 @@ class ClaudeParser:
         self._result: AgentResult | None = None
         self._last_text: str | None = None
         self._limit_reset: float | None = None  # set by a rejected rate_limit_event
+        self._window: str | None = None  # its rateLimitType: five_hour, seven_day ...
         self._limited = False
         self._message_error: str | None = None
         self._api_error: str | None = None
@@ -164,7 +166,7 @@ class ClaudeParser:
             return []
         self._limited = True
         self._limit_reset = number(info.get("resetsAt"))
-        window = text(info.get("rateLimitType"))
+        window = self._window = _window(info.get("rateLimitType"))
         return [Notice("claude: usage limit reached" + (f" ({window})" if window else ""))]
 
     def _retry(self, event: dict[str, Any]) -> str:
@@ -192,7 +194,9 @@ class ClaudeParser:
                 reset = float(old.group(1))
             if reset is None:
                 reset = clock_reset(message, self._now().astimezone())
-            return replace(result, kind=FailureKind.USAGE_LIMIT, reset_at=reset)
+            return replace(
+                result, kind=FailureKind.USAGE_LIMIT, reset_at=reset, window=self._window
+            )
         kind = http_kind(integer(event.get("api_error_status")))
         kind = kind or _MESSAGE_ERRORS.get(self._message_error or "")
         return replace(result, kind=kind or (FailureKind.AUTH if _AUTH.search(message) else None))
@@ -224,6 +228,14 @@ class ClaudeParser:
         if result.text is None or result.text == self._last_text:
             return [line]
         return [line, *text_lines(result.text)]
+
+
+def _window(value: Any) -> str | None:
+    """A ``rateLimitType`` fit for a console line: a short word (``five_hour``), else None."""
+    name = text(value)
+    if name is None or not _WINDOW.fullmatch(name):
+        return None
+    return name
 
 
 def _is_result(block: Any) -> bool:

@@ -14,10 +14,21 @@ Failure kinds (SPEC §14.1): an ``error`` event carries the provider's failure a
 ``opencode-http-400.jsonl`` from opencode 1.18.33; the ``APIError`` schema of opencode's
 session messages, also in its SDK's ``MessageErrorSchema``): the status decides, and
 ``retry-after`` is kept. An error named ``ProviderAuthError`` (same schemas) is auth.
+
+opencode retries HTTP 429 and 5xx answers by itself without end (its session/retry.ts);
+the one limit it gives up on at once is an account out of quota: OpenAI's error code
+``insufficient_quota`` in an error chunk of the stream, which its provider/error.ts
+(``parseStreamError``) marks not retryable. opencode 1.18.33 reports it as an
+``UnknownError`` whose ``data.message`` is the provider's error object as JSON (recording
+``opencode-insufficient-quota.jsonl``); later versions as an ``APIError`` with the message
+"Quota exceeded. Check your plan and billing details." and the object in
+``responseBody``. Either is a usage limit without a reset time: tandem backs off.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +51,8 @@ from tandem.execution import AgentResult, FailureKind
 # Input keys naming the file a tool touches (write, edit, read...).
 _PATH_KEYS = ("filePath", "path")
 _OUTPUT_KEYS = frozenset({"output_tokens", "reasoning_tokens"})
+_NO_QUOTA = "insufficient_quota"
+_NO_QUOTA_TEXT = re.compile(r"^Quota exceeded\. Check your plan and billing details\.")
 
 
 @dataclass(frozen=True)
@@ -170,11 +183,35 @@ class OpencodeParser:
         self._error = message or "error"
         auth = text(error.get("name")) == "ProviderAuthError"
         self._kind = FailureKind.AUTH if auth else http_kind(integer(data.get("statusCode")))
+        if _out_of_quota(data):
+            self._kind = FailureKind.USAGE_LIMIT
         headers = {str(k).lower(): v for k, v in mapping(data.get("responseHeaders")).items()}
         retry_after = text(headers.get("retry-after"))
         if retry_after is not None and retry_after.strip().isdigit():
             self._retry_after = float(retry_after.strip()[:9])
         return [f"error: {one_line(self._error)}"]
+
+
+def _out_of_quota(data: dict[str, Any]) -> bool:
+    """The provider's ``insufficient_quota``, as opencode passes it on (see the module)."""
+    if _NO_QUOTA_TEXT.match(text(data.get("message")) or ""):
+        return True
+    for field in ("message", "responseBody"):
+        found = _json_object(text(data.get(field)))
+        inner = mapping(found.get("error")) or found
+        if _NO_QUOTA in (inner.get("code"), inner.get("type")):
+            return True
+    return False
+
+
+def _json_object(value: str | None) -> dict[str, Any]:
+    if not value or not value.lstrip().startswith("{"):
+        return {}
+    try:
+        found = json.loads(value)
+    except (ValueError, RecursionError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _tool_lines(part: dict[str, Any], event: dict[str, Any]) -> list[str]:
