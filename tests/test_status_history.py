@@ -9,7 +9,8 @@ import pytest
 
 import synthetic_history
 from helpers import git, tandem
-from tandem import receipts
+from tandem import logs, receipts
+from tandem.commands.status import last_turn_ends
 from tandem.errors import GitError
 from tandem.git import Repo
 from tandem.receipts import Receipt
@@ -87,3 +88,23 @@ def test_a_git_failure_while_reading_history_is_one_line(tmp_path: Path) -> None
     with pytest.raises(GitError) as caught:
         receipts.read(Repo(tmp_path), "HEAD~5..HEAD")
     assert "HEAD~5" in str(caught.value)
+
+
+@pytest.mark.parametrize("block", [5, 64, 1 << 16])
+def test_the_last_turns_are_read_back_from_the_end_of_the_event_log(
+    tmp_path: Path, block: int
+) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = []
+    for n in range(60):
+        lines.append(json.dumps({"event": "route", "iteration": n, "note": "x" * (n % 9)}))
+        lines.append(json.dumps({"event": "turn_end", "iteration": n, "prompt": "é" * (n % 4)}))
+        if n % 10 == 3:
+            lines.append('{"event": "turn_end", torn')  # a broken line is skipped
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = [e for e in logs.read_events(events) if e["event"] == "turn_end"]
+    for count in (1, 5, 60, 100):
+        found = last_turn_ends(events, count, block)
+        assert found == expected[-count:]
+    assert last_turn_ends(tmp_path / "missing.jsonl", 5) == []
+    assert last_turn_ends(events, 0) == []
