@@ -72,14 +72,18 @@ def timeline(bars: Sequence[Bar], marks: Sequence[tuple[str, float, str]]) -> st
         for (outcome, here_only), members in groups.items():
             _bars(axes, members, outcome, here_only, least, labels)
         axes.set_xlim(low - span * 0.01, high + span * 0.01)
-    for n, (what, at, title) in enumerate(marks):
-        lane = LANES.get(what.split(":", 1)[-1], 0.5)
-        dots = axes.scatter([at / 86_400.0], [lane + 0.42], marker="x", s=30, color="#5f2120")
-        dots.set_urls([f"#m{len(labels)}"])
-        labels.append(("mark", f"mark-{n}", title, None))
+    if marks:  # one collection for all of them, one element (and title) each
+        lanes = [LANES.get(what.split(":", 1)[-1], 0.5) + 0.42 for what, _, _ in marks]
+        dots = axes.scatter([at / 86_400.0 for _, at, _ in marks], lanes, marker="x", s=30)
+        dots.set_color("#5f2120")
+        dots.set_urls([f"#m{len(labels) + n}" for n in range(len(marks))])
+        labels += [("mark", f"mark-{n}", title, None) for n, (_, _, title) in enumerate(marks)]
     axes.set_yticks(list(LANES.values()), list(LANES))
     axes.set_ylim(-0.6, 1.6)
-    _dates(axes)
+    if bars or marks:
+        _dates(axes)
+    else:
+        axes.set_xticks([])  # no time to show: no made-up 1970 dates
     axes.set_xlabel("time (UTC)")
     axes.grid(axis="x", color="#eee")
     if not turns:
@@ -109,6 +113,8 @@ def per_iteration(series: Sequence[Series], unit: str, chart_id: str) -> str:
         axes.legend(loc="upper right", frameon=False)
     else:
         axes.text(0.5, 0.5, "nothing reported", transform=axes.transAxes, ha="center")
+        axes.set_xticks([])
+        axes.set_yticks([])
     axes.set_xlabel("iteration")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(unit)
@@ -202,4 +208,7 @@ def _label(svg: str, labels: Sequence[tuple[str, str, str, str | None]]) -> str:
             return f'<a href="{escape(link)}" {head}{found[2]}</a>'
         return f"<g {head}{found[2]}</g>"
 
-    return _PLACEHOLDER.sub(element, svg)
+    labelled, count = _PLACEHOLDER.subn(element, svg)
+    if count != len(labels):  # matplotlib wrote its links differently: say so, loudly
+        raise RuntimeError(f"{count} of {len(labels)} chart elements found in matplotlib's SVG")
+    return labelled
