@@ -11,6 +11,7 @@ skipped and counted, never fatal.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,5 @@ def _keys(receipts: Iterable[Receipt], root: Path) -> set[Any]:
 def _key(actor: str, iteration: int, result: str, log: str | None, root: Path) -> Any:
     """One turn's identity: its log file when it has one, else actor, iteration and result."""
     if log:
-        path = Path(log)
-        return str(path if path.is_absolute() else root / path)
+        return os.path.join(root, log)  # strings, not Paths: one per receipt of the history
     return (actor, iteration, result)
