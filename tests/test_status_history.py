@@ -24,6 +24,7 @@ MESSAGES = [
     "turn\n\nsome prose\nTandem-Actor: ralph\nTandem-Result: ok\n",
     "turn\n\nprose one\nprose two\nprose three\nTandem-Actor: ralph\nSigned-off-by: a <a@b>\n",
     "turn\n\nTandem-Actor: galph\nTandem-Actor: ralph\nTandem-Result: ok   \n",
+    "turn\n\nTandem-Actor: galph \t\nTandem-Result: ok\n",  # blanks git drops
     "turn\n\nbody\n \nTandem-Actor: ralph\nTandem-Result: ok\n",
     "turn\n\nTandem-Actor: galph\nNot a trailer line\n",
 ]

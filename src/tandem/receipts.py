@@ -365,7 +365,10 @@ def trailer_values(message: str) -> dict[str, str]:
         return {}  # a subject alone has no trailers
     block = body.rsplit("\n\n", 1)[-1]
     if _PLAIN_BLOCK.fullmatch(block):  # what tandem writes: one regex, no loop over lines
-        return {k: v.rstrip() for k, v in reversed(_PAIR.findall(block))}
+        pairs = reversed(_PAIR.findall(block))
+        if " \n" in block or "\t\n" in block:  # trailing blanks, which git drops
+            return {k: v.rstrip() for k, v in pairs}
+        return dict(pairs)
     lines = block.split("\n")
     for i in range(len(lines) - 1, -1, -1):
         if not lines[i].strip():  # a line of spaces ends a paragraph too
