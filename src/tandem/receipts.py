@@ -265,10 +265,13 @@ def _tokens(text: str | None) -> Tokens | None:
     return Tokens(int(found[1]), int(found[2]), int(found[3]))
 
 
-def read(repo: Repo, revs: str = "HEAD", limit: int | None = None) -> History:
+def read(
+    repo: Repo, revs: str = "HEAD", limit: int | None = None, *, resolved: bool = False
+) -> History:
     """Every receipt in ``revs`` (one ``git log``), oldest first; an empty repo has none.
 
-    ``limit`` reads only the newest that many commits.
+    ``limit`` reads only the newest that many commits; ``resolved`` says the caller has
+    seen that ``revs`` ends at a commit (one git process fewer).
 
     Commits without a ``Tandem-Actor`` trailer (older turn commits, the user's own) are
     not receipts; a receipt with an unreadable trailer is skipped and counted, never fatal.
@@ -276,7 +279,7 @@ def read(repo: Repo, revs: str = "HEAD", limit: int | None = None) -> History:
     ``%(trailers)`` parser costs twice the time of the whole log at 10,000 commits. The
     output is parsed as it streams in, while git is still walking on another core.
     """
-    if repo.rev_parse(revs.rsplit("..", maxsplit=1)[-1] or "HEAD") is None:
+    if not resolved and repo.rev_parse(revs.rsplit("..", maxsplit=1)[-1] or "HEAD") is None:
         return History()
     args = (  # newest first, as git walks: no --reverse, which holds output back to the end
         "log",
@@ -365,10 +368,10 @@ def trailer_values(message: str) -> dict[str, str]:
         return {}  # a subject alone has no trailers
     block = body.rsplit("\n\n", 1)[-1]
     if _PLAIN_BLOCK.fullmatch(block):  # what tandem writes: one regex, no loop over lines
-        pairs = reversed(_PAIR.findall(block))
+        plain = reversed(_PAIR.findall(block))
         if " \n" in block or "\t\n" in block:  # trailing blanks, which git drops
-            return {k: v.rstrip() for k, v in pairs}
-        return dict(pairs)
+            return {k: v.rstrip() for k, v in plain}
+        return dict(plain)
     lines = block.split("\n")
     for i in range(len(lines) - 1, -1, -1):
         if not lines[i].strip():  # a line of spaces ends a paragraph too
