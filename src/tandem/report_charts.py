@@ -1,7 +1,7 @@
 """The report's charts: drawn once by matplotlib's SVG backend, inlined as ``<svg>``.
 
 The page carries no JavaScript: a browser only lays the SVG out, so a page of 10,000
-turns opens in well under a second where plotly.js needed 1.5 s just to parse itself.
+turns opens in about a second, where plotly.js needed 1.5 s just to parse itself.
 matplotlib draws the axes, dates, ticks and the bars (one collection per kind, one
 element per turn); each element is given a placeholder link, which ``_label`` then turns
 into an element with an id, a class and a ``<title>`` (the hover text, no script needed),
@@ -60,10 +60,10 @@ def timeline(bars: Sequence[Bar], marks: Sequence[tuple[str, float, str]]) -> st
     figure, axes = _figure(_timeline_width(bars), 210)
     turns = [b for b in bars if b.outcome != "span"]
     labels: list[tuple[str, str, str, str | None]] = []
-    if bars:
+    if bars or marks:
         day = 86_400.0
-        low = min(b.start for b in bars) / day
-        high = max(b.start + b.seconds for b in bars) / day
+        low = min([b.start for b in bars] + [at for _, at, _ in marks]) / day
+        high = max([b.start + b.seconds for b in bars] + [at for _, at, _ in marks]) / day
         span = max(high - low, 1 / 1440)
         least = span * 2 / _timeline_width(bars)  # every bar at least two pixels wide
         groups: dict[tuple[str, bool], list[Bar]] = {}
@@ -71,7 +71,7 @@ def timeline(bars: Sequence[Bar], marks: Sequence[tuple[str, float, str]]) -> st
             groups.setdefault((bar.outcome, bar.here_only), []).append(bar)
         for (outcome, here_only), members in groups.items():
             _bars(axes, members, outcome, here_only, least, labels)
-        axes.set_xlim(low - span * 0.01, high + span * 0.01)
+        axes.set_xlim(low - span * 0.01, high + span * 0.01)  # the marks are in view too
     if marks:  # one collection for all of them, one element (and title) each
         lanes = [LANES.get(what.split(":", 1)[-1], 0.5) + 0.42 for what, _, _ in marks]
         dots = axes.scatter([at / 86_400.0 for _, at, _ in marks], lanes, marker="x", s=30)
