@@ -11,8 +11,10 @@ from pathlib import Path
 import browser
 from helpers import make_host, open_test_host, tandem
 from scripted import FastInterrupt, Outcome, ScriptedExecutor
+from tandem import report_events
 from tandem.execution import FailureKind
 from tandem.orchestrator import run_combined
+from tandem.receipts import Receipt
 from tandem.router import RouterContext
 
 BAD_LINES = [
@@ -122,3 +124,20 @@ def test_since_leaves_out_the_events_before_it(tmp_path: Path) -> None:
     assert "long ago" not in text
     assert "(1 turns, 0 failed, 0 paused)" in since.out
     assert text.count('class="turn ') == 1  # the events of the older turns are not redrawn
+
+
+def test_a_turn_without_a_log_is_matched_by_actor_iteration_and_result(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    turn = {"actor": "galph", "iteration": 3, "status": "failed", "kind": "agent", "log": None}
+    events.write_text(
+        _event("turn_end", "2026-01-01T00:00:00.000Z", **turn)
+        + _event("turn_end", "2026-01-01T00:01:00.000Z", **{**turn, "iteration": 4})
+        + _event("turn_end", "2026-01-01T00:02:00.000Z", **{**turn, "iteration": True})
+        + "\n"  # a blank line is not an event, and not a bad one either
+    )
+    known = [Receipt("galph", 3, "fail:agent")]
+    seen = report_events.read(events, known, root=tmp_path)
+    assert [(t.iteration, t.result) for t in seen.turns] == [(4, "fail:agent")]
+    assert seen.malformed == 1  # iteration true
+    later = report_events.read(events, known, root=tmp_path, after=1767225661.0)
+    assert (later.turns, later.malformed) == ([], 1)  # only the line at 00:02 is read
