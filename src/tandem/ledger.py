@@ -110,7 +110,7 @@ def summarize(repo: Repo, ref: str, cache: Path | None = None) -> Summary:
         return known
     if known is None or known.tip is None or not repo.is_ancestor(known.tip, tip):
         known = Summary()
-    history = read(repo, f"{known.tip}..{tip}" if known.tip else tip)
+    history = read(repo, f"{known.tip}..{tip}" if known.tip else tip, resolved=True)
     summary = known.plus(history.receipts, history.malformed, tip)
     if cache is not None:
         _store(cache, summary)

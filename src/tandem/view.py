@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from tandem.receipts import Receipt
 from tandem.times import human_duration, parse_time
-from tandem.watch import Snapshot
 
 if TYPE_CHECKING:  # rich loads only when a frame is drawn: `tandem status` uses the words
     from rich.console import RenderableType
     from rich.table import Table
     from rich.text import Text
+
+    from tandem.watch import Snapshot
 
 _STYLES = {"running": "bold green", "paused": "bold yellow", "failed": "bold red"}
 _FIXED_ROWS = 10  # title, headline, status, reason, lease, spent, two rules, two spare

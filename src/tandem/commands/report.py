@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tandem import receipts
+from tandem import receipts, report_events
 from tandem.commands.common import quiet_host
 from tandem.errors import TandemError
 from tandem.files import atomic_write
@@ -21,7 +21,8 @@ def report(
     config_path: str | None,
     overrides: Mapping[str, Any],
 ) -> int:
-    """Read the receipts (after ``since`` when given), write one HTML file, print its path.
+    """Read the receipts (after ``since`` when given) and this machine's events since then,
+    write one HTML file, print its path.
 
     The default path is under the logs folder, which git ignores, so writing the report
     never leaves a dirty tree for the next turn to trip over.
@@ -39,8 +40,13 @@ def report(
             "give a commit, tag or branch that exists (see git log --oneline)",
         )
     history = receipts.read(repo, f"{since}..HEAD" if since else "HEAD")
-    title = f"tandem report: {host.config.root.name}" + (f" ({host.branch})" if host.branch else "")
-    content = page(history, root=host.config.root, title=title, since=since)
+    root = host.config.root
+    after = float(repo.git("log", "-1", "--format=%ct", since).text.strip()) if since else 0.0
+    # a turn whose receipt is before --since is known, not this machine's alone
+    known = receipts.read(repo, "HEAD").receipts if since else history.receipts
+    seen = report_events.read(host.log.events_path, known, root=root, after=after)
+    title = f"tandem report: {root.name}" + (f" ({host.branch})" if host.branch else "")
+    content = page(history, seen, root=root, title=title, since=since)
     html = render(content)
     target = (cwd / output) if output else host.config.logs_dir / "report.html"
     try:
@@ -52,6 +58,8 @@ def report(
         ) from None
     overall = content.overall
     skipped = f", {len(history.malformed)} unreadable receipts skipped" if history.malformed else ""
+    if seen.malformed:
+        skipped += f", {seen.malformed} unreadable event lines skipped"
     print(
         f"tandem: report: {target.resolve()} ({overall.turns} turns, {overall.failed} failed, "
         f"{overall.paused} paused{skipped})"
