@@ -82,9 +82,9 @@ def _executable(name: str, cwd: Path, env: Mapping[str, str]) -> str:
     ``cwd`` when it has a slash); the errors it would raise when it cannot be started, so a
     missing agent is reported the same with or without the wrapper."""
     if os.sep in name:
-        candidates = [name if os.path.isabs(name) else str(cwd / name)]
-    else:
-        candidates = [os.path.join(d, name) for d in os.get_exec_path(dict(env))]
+        candidates = [os.path.join(cwd, name)]  # an absolute name stays as it is
+    else:  # a relative PATH entry is taken from ``cwd``, as the child resolves it there
+        candidates = [os.path.join(cwd, d, name) for d in os.get_exec_path(dict(env))]
     denied = None
     for candidate in candidates:
         if os.path.isfile(candidate):
