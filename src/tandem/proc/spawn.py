@@ -64,17 +64,21 @@ def become_subreaper() -> None:
 
 @functools.cache
 def _setpriv() -> str | None:
-    """util-linux ``setpriv`` if it is installed and knows ``--pdeathsig`` (2.33 and later)."""
+    """util-linux ``setpriv`` if it is installed, knows ``--pdeathsig`` (2.33 and later) and
+    may use it here: tried once per process, on its own ``--help``."""
     found = shutil.which("setpriv")
     if found is None:
         return None
     try:
         done = subprocess.run(
-            [found, "--help"], capture_output=True, stdin=subprocess.DEVNULL, check=False
+            [found, "--pdeathsig", "TERM", "--", found, "--help"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
     except OSError:
         return None
-    return found if b"--pdeathsig" in done.stdout else None
+    return found if done.returncode == 0 and b"--pdeathsig" in done.stdout else None
 
 
 def _executable(name: str, cwd: Path, env: Mapping[str, str]) -> str:
