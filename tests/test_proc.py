@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -200,3 +201,17 @@ def test_the_callers_view_of_activity_drives_the_heartbeat(tmp_path: Path) -> No
         activity=lambda: 0.0,  # the caller judges none of that output to be work
     )
     assert beats
+
+
+def test_the_no_children_check_sees_running_and_zombie_children() -> None:
+    """The check that lets a turn skip its /proc scans: a zombie counts as a child."""
+    from tandem.proc.streaming import _childless
+
+    assert _childless()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert not _childless()  # running
+    while not proc.commands.is_zombie(child.pid):
+        time.sleep(0.01)
+    assert not _childless()  # exited, not yet reaped
+    child.wait()
+    assert _childless()

@@ -128,3 +128,7 @@ def test_the_program_is_looked_up_on_the_agents_path(tmp_path: Path, mechanism: 
     marker.unlink()
     assert run_stream(["bin/my-agent"], tmp_path).returncode == 3
     assert marker.exists()
+    marker.unlink()
+    relative = {**os.environ, "PATH": f"bin{os.pathsep}{os.environ.get('PATH', '')}"}
+    assert run_stream(["my-agent"], tmp_path, relative).returncode == 3  # bin/ of the cwd
+    assert marker.exists()

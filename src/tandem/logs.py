@@ -68,8 +68,10 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every secret masked."""
+        if self._text is None:  # no secrets: nothing to encode and search (most runs)
+            return value
         encoded = value.encode("utf-8", "surrogateescape")
-        if self._text is None or not self.found(encoded, 0, len(encoded)):
+        if not self.found(encoded, 0, len(encoded)):
             return value
         return self._text.sub(MASK, value)
 
@@ -104,6 +106,8 @@ class Redactor:
 
     def json(self, value: Any) -> Any:
         """A JSON-ready value with every string masked."""
+        if self._text is None:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):

@@ -64,17 +64,21 @@ def become_subreaper() -> None:
 
 @functools.cache
 def _setpriv() -> str | None:
-    """util-linux ``setpriv`` if it is installed and knows ``--pdeathsig`` (2.33 and later)."""
+    """util-linux ``setpriv`` if it is installed, knows ``--pdeathsig`` (2.33 and later) and
+    may use it here: tried once per process, on its own ``--help``."""
     found = shutil.which("setpriv")
     if found is None:
         return None
     try:
         done = subprocess.run(
-            [found, "--help"], capture_output=True, stdin=subprocess.DEVNULL, check=False
+            [found, "--pdeathsig", "TERM", "--", found, "--help"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
     except OSError:
         return None
-    return found if b"--pdeathsig" in done.stdout else None
+    return found if done.returncode == 0 and b"--pdeathsig" in done.stdout else None
 
 
 def _executable(name: str, cwd: Path, env: Mapping[str, str]) -> str:
@@ -82,9 +86,9 @@ def _executable(name: str, cwd: Path, env: Mapping[str, str]) -> str:
     ``cwd`` when it has a slash); the errors it would raise when it cannot be started, so a
     missing agent is reported the same with or without the wrapper."""
     if os.sep in name:
-        candidates = [name if os.path.isabs(name) else str(cwd / name)]
-    else:
-        candidates = [os.path.join(d, name) for d in os.get_exec_path(dict(env))]
+        candidates = [os.path.join(cwd, name)]  # an absolute name stays as it is
+    else:  # a relative PATH entry is taken from ``cwd``, as the child resolves it there
+        candidates = [os.path.join(cwd, d, name) for d in os.get_exec_path(dict(env))]
     denied = None
     for candidate in candidates:
         if os.path.isfile(candidate):
