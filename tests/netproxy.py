@@ -53,6 +53,8 @@ class Proxy:
         self._rate: float | None = None
         self._freeze_at: int | None = None
         self._lock = threading.Lock()
+        self._applied = threading.Condition(self._lock)  # the thread took the last _set
+        self._asked = self._done = 0
         self._pairs: list[_Pair] = []
         self._listener: socket.socket | None = None
         self._stopping = False
@@ -129,14 +131,23 @@ class Proxy:
             raise RuntimeError("the proxy thread failed") from self.failure
 
     def _set(self, mode: Mode, delay: float = 0.0, rate: float | None = None) -> None:
+        """Switch the mode, and return once the proxy thread has applied it: a test that
+        refuses and then connects must find the listener already closed."""
         with self._lock:
             self._mode = mode
             self._delay = delay
             self._rate = rate
             if mode != "pass":
                 self._freeze_at = None
+            self._asked += 1
+            asked = self._asked
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
+        with self._applied:
+            self._applied.wait_for(
+                lambda: self._done >= asked or self._stopping or self.failure is not None,
+                timeout=10,
+            )
 
     # -- the loop, in the proxy thread -------------------------------------------------
     def _listen(self, port: int) -> int:
@@ -152,6 +163,8 @@ class Proxy:
             self._serve()
         except BaseException as exc:  # the test sees it at stop(), not as a silent hang
             self.failure = exc
+            with self._applied:
+                self._applied.notify_all()
 
     def _serve(self) -> None:
         while True:
@@ -159,7 +172,11 @@ class Proxy:
                 if self._stopping:
                     return
                 mode, delay, rate = self._mode, self._delay, self._rate
+                asked = self._asked
             self._apply(mode)
+            with self._applied:
+                self._done = asked
+                self._applied.notify_all()
             readers, writers, timeout = self._interest(mode)
             ready_r, ready_w, _ = select.select(readers, writers, [], timeout)
             for sock in ready_r:
