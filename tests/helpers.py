@@ -7,7 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,12 @@ def assert_one_line_error(err: str, message: str) -> None:
     Exact, so a changed message or a lost fix ("; what to do") fails the test.
     """
     assert_line(error_line(err), f"tandem: error: {message}")
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30) -> float:
+    """Poll ``check`` until it holds (failing with ``what`` after ``timeout``); the wait."""
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < timeout, what
+        time.sleep(0.05)
+    return time.monotonic() - began

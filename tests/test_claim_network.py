@@ -12,13 +12,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from git_gate import gated_env
-from helpers import REPO_ROOT, HostRepo, make_pair, remote_file, remote_subjects, tandem
+from helpers import REPO_ROOT, HostRepo, make_pair, remote_file, remote_subjects, tandem, wait_for
 from netrig import network_env, served
 
 BOUND = 1.5
@@ -38,14 +37,6 @@ def start(host: HostRepo, env: dict[str, str], log: Path) -> subprocess.Popen[by
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 30) -> float:
-    began = time.monotonic()
-    while not check():
-        assert time.monotonic() - began < timeout, what
-        time.sleep(0.05)
-    return time.monotonic() - began
 
 
 def one_turn_landed(remote: Path, galph: HostRepo) -> None:

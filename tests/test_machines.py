@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from as_host import machine
-from helpers import REPO_ROOT, HostRepo, git, make_pair, remote_file, remote_subjects
+from helpers import REPO_ROOT, HostRepo, git, make_pair, remote_file, remote_subjects, wait_for
 from netrig import network_env, served
 
 FAST = "sync:\n  lease_secs: 4\n  lease_renew_secs: 1\n  git_timeout_secs: 1.5\n"
@@ -64,14 +64,6 @@ def kill_machine(proc: Popen, host: HostRepo) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(call["pid"], signal.SIGKILL)
     proc.wait(timeout=10)
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 30) -> float:
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, what
-        time.sleep(0.1)
-    return time.monotonic() - start
 
 
 def remote_ref(remote: Path, ref: str) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from crashes import crashing_env
+from git_gate import gated_env
 from helpers import (
     ANY,
     SYNC,
@@ -25,6 +26,7 @@ from helpers import (
     remote_subjects,
     start_tandem,
     tandem,
+    wait_for,
 )
 
 
@@ -217,6 +219,40 @@ def test_split_brain_never_runs_one_turn_twice(tmp_path: Path) -> None:
     assert runs == rounds
     memory = remote_file(pair.remote, "galph_memory.md").split()
     assert len(memory) == rounds  # every winner's work arrived; nothing was lost
+
+
+def test_two_first_starts_at_once_keep_the_state_file_that_reached_the_remote_first(
+    tmp_path: Path,
+) -> None:
+    """Two galphs create the missing state file at once; the one whose push lost the race
+    drops its own and goes on from the remote's, as the loser of a claim does."""
+    pair = make_pair(tmp_path, names=("g1", "g2", "ralph"))
+    g1, g2 = pair.clones["g1"], pair.clones["g2"]
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    plan = {"match": "[SYNC init]", "mode": "hold", "dir": str(gate)}
+    env = gated_env(g1.env(), tmp_path / "shim", plan)
+    late = start_tandem(
+        g1.root, "supervisor", *SYNC, "--max-wait-sec", "2", env=env, log=tmp_path / "g1.log"
+    )
+    wait_for((gate / "at").exists, "g1 never pushed the state file it created")
+    time.sleep(1.1)  # created in the same second, the two files would be one commit
+    code, out = supervisor(g2)  # meanwhile g2 creates it too, and runs the turn
+    assert code == 0, out
+    (gate / "go").touch()
+    assert late.wait(timeout=60) == 1
+    shown = (tmp_path / "g1.log").read_text()
+    assert "tandem: another galph created sync/state.json first; using the remote's" in shown
+    assert_line(
+        last_line(shown),
+        f"tandem: error: gave up waiting for galph's turn after {ANY} (--max-wait-sec); "
+        "check that ralph is running, then restart",
+    )
+    subjects = turn_subjects(pair.remote)
+    assert subjects.count("[SYNC init] actor=galph status=idle") == 1
+    assert sum("[SYNC i=1] actor=galph → next=ralph status=ok" in s for s in subjects) == 1
+    assert (len(g1.calls()), len(g2.calls())) == (0, 1)
+    assert g1.dirty() == []
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ from tandem.rescue import rescue, taken_over
 from tandem.state import Actor, State
 from tandem.statefile import parse
 from tandem.statemerge import rebase_merging_state, state_set_aside
-from tandem.subjects import claim_subject, parse_subject, stop_subject
+from tandem.subjects import INIT_SUBJECT, claim_subject, parse_subject, stop_subject
 from tandem.turns import Started, begin_turn, commit_turn
 
 _PUSH_ATTEMPTS = 3
@@ -155,18 +155,29 @@ class Session:
         return state if work or self.repo.commits(f"{remote_sha}..HEAD") else None
 
     def _drop_unpublished_claims(self, remote_sha: str) -> None:
-        """A claim that never reached the remote never happened: undo it (it held no work)."""
+        """A claim that never reached the remote never happened: undo it (it held no work).
+
+        So is a state file galph created while another galph's reached the remote first
+        (two first starts at once): the remote's is kept; as with a claim, the first wins."""
         local_only = self.repo.commits(f"{remote_sha}..HEAD")
-        claims = [parse_subject(subject) for _, subject in local_only]
-        if not local_only or any(c is None or c.status != "running" for c in claims):
+        if not local_only:
             return
         state_path = self.host.state_path
+        created = [sha for sha, subject in local_only if subject == INIT_SUBJECT]
+        claims = [parse_subject(s) for sha, s in local_only if sha not in created]
+        if any(c is None or c.status != "running" for c in claims):
+            return
+        if created and self.repo.show(remote_sha, state_path) is None:
+            return  # the remote has no state file yet: ours is still the one to publish
         if any(self.repo.changed_paths(sha) != [state_path] for sha, _ in local_only):
             return
         self.repo.drop_commits(local_only[-1][0], f"{local_only[0][0]}^")
-        self.host.console.warn(
-            f"dropped {len(local_only)} unpublished claim commit(s) of an earlier run"
-        )
+        if created:
+            self.host.console.say(f"another galph created {state_path} first; using the remote's")
+        else:
+            self.host.console.warn(
+                f"dropped {len(local_only)} unpublished claim commit(s) of an earlier run"
+            )
         self.host.log.event("drop_claim", commits=[sha[:12] for sha, _ in local_only])
 
     def check_remote_state(self, remote_sha: str) -> State | None:

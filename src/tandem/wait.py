@@ -107,7 +107,8 @@ class Waiter:
             return None
         created = self.host.read_state(create=True)
         commit_turn(self.host, created, Selection(), INIT_SUBJECT, None)
-        self.session.publish("the new state file")
+        if self.session.publish("the new state file"):
+            return self.host.read_state()  # another galph's reached the remote first
         return created
 
     def _ours(self, state: State) -> bool:
