@@ -232,3 +232,24 @@ def test_the_no_children_check_sees_running_and_zombie_children() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_output_hands_over_pieces_and_raises_with_stderr_after_the_last(tmp_path: Path) -> None:
+    script = "import sys; print('a' * 70000); print('why', file=sys.stderr); sys.exit(3)"
+    pieces: list[bytes] = []
+    running = proc.output([sys.executable, "-c", script], cwd=tmp_path, env=os.environ)
+    with pytest.raises(proc.ProcessError) as failed:
+        pieces.extend(running)
+    assert len(pieces) > 1
+    assert b"".join(pieces) == b"a" * 70000 + b"\n"
+    assert (failed.value.returncode, failed.value.stderr) == (3, b"why\n")
+
+
+def test_output_read_no_further_kills_the_command(tmp_path: Path) -> None:
+    script = (
+        "import os, sys\nprint(os.getpid(), flush=True)\nwhile True: sys.stdout.write('x' * 4096)"
+    )
+    pieces = proc.output([sys.executable, "-c", script], cwd=tmp_path, env=os.environ, chunk=64)
+    pid = int(next(pieces).split()[0])
+    pieces.close()
+    assert not proc.pid_alive(pid)

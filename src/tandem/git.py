@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tandem import git_errors, proc
@@ -69,6 +69,14 @@ class Repo:
         """Run ``git <args>`` in the work tree; a failure is a ``GitError`` saying why."""
         try:
             return self._run(args, input=input, check=check)
+        except proc.ProcessError as exc:
+            raise git_errors.translate(args, exc) from exc
+
+    def git_output(self, *args: str) -> Iterator[bytes]:
+        """``git <args>``'s stdout in pieces as git writes them (a whole history's log); a
+        failure, after the last piece, is a ``GitError`` saying why."""
+        try:
+            yield from proc.output(("git", *args), cwd=self.root, env=self.env)
         except proc.ProcessError as exc:
             raise git_errors.translate(args, exc) from exc
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import codecs
 import functools
 import math
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -300,42 +297,14 @@ def read(
 
 
 def _streamed(repo: Repo, args: Sequence[str]) -> Iterator[str]:
-    """git's output in whole records, as it comes: parsing overlaps git's walk of history.
-
-    A failing git raises the same ``GitError`` as ``Repo.git`` would.
-    """
-    from tandem import git_errors, proc
-
-    argv = ("git", *args)
+    """git's output in whole records, as it comes: parsing overlaps git's walk of history."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    with tempfile.TemporaryFile() as errors:
-        child = subprocess.Popen(
-            argv,
-            cwd=repo.root,
-            env=repo.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            start_new_session=True,
-        )
-        assert child.stdout is not None
-        rest, finished = "", False
-        try:
-            while chunk := os.read(child.stdout.fileno(), _CHUNK):
-                done, mark, rest = (rest + decoder.decode(chunk)).rpartition(_RECORD)
-                if mark:
-                    yield done
-            finished = True
-        finally:
-            child.stdout.close()
-            if not finished:  # the reader stopped early: no git left behind
-                child.kill()
-                child.wait()
-        if child.wait() != 0:
-            errors.seek(0)
-            failed = proc.ProcessError(argv, child.returncode, b"", errors.read())
-            raise git_errors.translate(args, failed)
-        yield rest + decoder.decode(b"", final=True)
+    rest = ""
+    for piece in repo.git_output(*args):
+        done, mark, rest = (rest + decoder.decode(piece)).rpartition(_RECORD)
+        if mark:
+            yield done
+    yield rest + decoder.decode(b"", final=True)
 
 
 def parse_log(out: str) -> History:

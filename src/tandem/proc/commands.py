@@ -1,7 +1,8 @@
 """Short commands whose output is read at the end (git, ``--version``).
 
 ``run`` waits for the command; ``run_bounded`` also ends it when it makes no progress
-(a remote git command on a dead connection, SPEC §8.7).
+(a remote git command on a dead connection, SPEC §8.7); ``output`` hands a long output
+over as it comes (``git log`` of a whole history).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 import selectors
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +89,43 @@ def run(
     if check and done.returncode != 0:
         raise ProcessError(argv, done.returncode, done.stdout, done.stderr)
     return result
+
+
+def output(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], chunk: int = 1 << 16
+) -> Generator[bytes, None, None]:
+    """The command's stdout in pieces as it writes them, so the caller works while it runs.
+
+    A command that fails raises ``ProcessError`` with its stderr after its last piece; a
+    caller that stops reading early gets the command killed, never left behind.
+    """
+    with tempfile.TemporaryFile() as errors:
+        try:
+            child = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise _not_started(argv, exc) from exc
+        assert child.stdout is not None
+        finished = False
+        try:
+            while piece := os.read(child.stdout.fileno(), chunk):
+                yield piece
+            finished = True
+        finally:
+            child.stdout.close()
+            if not finished:
+                child.kill()
+            child.wait()
+        if child.returncode != 0:
+            errors.seek(0)
+            raise ProcessError(argv, child.returncode, b"", errors.read())
 
 
 class Stalled(ProcessError):
