@@ -10,7 +10,6 @@ import pytest
 import synthetic_history
 from helpers import git, tandem
 from tandem import logs, receipts
-from tandem.commands.status import last_turn_ends
 from tandem.errors import GitError
 from tandem.git import Repo
 from tandem.receipts import Receipt
@@ -105,7 +104,7 @@ def test_the_last_turns_are_read_back_from_the_end_of_the_event_log(
     events.write_text("\n".join(lines) + "\n", encoding="utf-8")
     expected = [e for e in logs.read_events(events) if e["event"] == "turn_end"]
     for count in (1, 5, 60, 100):
-        found = last_turn_ends(events, count, block)
+        found = logs.last_events(events, "turn_end", count, block)
         assert found == expected[-count:]
-    assert last_turn_ends(tmp_path / "missing.jsonl", 5) == []
-    assert last_turn_ends(events, 0) == []
+    assert logs.last_events(tmp_path / "missing.jsonl", "turn_end", 5) == []
+    assert logs.last_events(events, "turn_end", 0) == []

@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -332,20 +332,68 @@ class Logbook:
             os.close(fd)
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The events of an event log; lines that are not JSON objects are skipped."""
+def read_events(path: Path, bad: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The events of an event log, oldest first; a missing or unreadable log has none.
+
+    A line that is not a JSON object is skipped; with ``bad``, each such non-blank line is
+    added to it, so a reader can say how many it could not read.
+    """
     try:
         handle = path.open(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except OSError:
         return
     with handle:
         for line in handle:
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
+            except ValueError:
+                record = None
             if isinstance(record, dict):
                 yield record
+            elif bad is not None and line.strip():
+                bad.append(line)
+
+
+def last_events(path: Path, name: str, count: int, block: int = 1 << 16) -> list[dict[str, Any]]:
+    """The last ``count`` events called ``name``, oldest first, read from the file's end.
+
+    A night's event log holds tens of thousands of lines; this reads back only as far as
+    it needs. A line that is not a JSON object is skipped, as ``read_events`` does.
+    """
+    if count <= 0:
+        return []
+    found: list[dict[str, Any]] = []
+    try:
+        handle = path.open("rb")
+    except OSError:
+        return found
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        tail = b""
+        while end > 0 and len(found) < count:
+            start = max(0, end - block)
+            handle.seek(start)
+            lines = (handle.read(end - start) + tail).split(b"\n")
+            tail = lines.pop(0) if start > 0 else b""  # maybe cut: read with the next block
+            found += _named(reversed(lines), name, count - len(found))
+            end = start
+    return found[::-1]
+
+
+def _named(lines: Iterable[bytes], name: str, count: int) -> list[dict[str, Any]]:
+    """Up to ``count`` events called ``name`` in ``lines``, in the order given."""
+    found: list[dict[str, Any]] = []
+    quoted = json.dumps(name).encode()
+    for line in lines:
+        if len(found) == count:
+            break
+        if quoted not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            record = json.loads(line.decode("utf-8", errors="replace"))
+            if isinstance(record, dict) and record.get("event") == name:
+                found.append(record)
+    return found
 
 
 def _safe(stem: str) -> str:

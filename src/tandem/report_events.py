@@ -10,13 +10,13 @@ skipped and counted, never fatal.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tandem.logs import read_events
 from tandem.receipts import Receipt
 from tandem.times import parse_time
 
@@ -70,31 +70,16 @@ def read(path: Path, receipts: Iterable[Receipt], *, root: Path, after: float = 
     """The events in ``path`` at or after ``after`` (Unix seconds) that add to ``receipts``."""
     seen = Seen()
     known = _keys(receipts, root)
-    for record in _records(path, seen):
+    unreadable: list[str] = []
+    for record in read_events(path, unreadable):
         try:
             at = parse_time(str(record["ts"])).timestamp()
             if at >= after:
                 _add(seen, record, at, known, root)
         except (KeyError, TypeError, ValueError):
             seen.malformed += 1
+    seen.malformed += len(unreadable)
     return seen
-
-
-def _records(path: Path, seen: Seen) -> Iterable[dict[str, Any]]:
-    try:
-        handle = path.open(encoding="utf-8", errors="replace")
-    except OSError:
-        return  # no events on this machine (another clone's loop, or none yet)
-    with handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if isinstance(record, dict):
-                yield record
-            elif line.strip():
-                seen.malformed += 1
 
 
 def _add(seen: Seen, record: dict[str, Any], at: float, known: set[Any], root: Path) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from tandem import ledger, workflow
 from tandem.commands.common import quiet_host, sync_overrides
 from tandem.host import Host
+from tandem.logs import last_events
 from tandem.renewal import SKEW_WARN_SECS, ago, extended, liveness
 from tandem.state import State
 from tandem.times import format_time, human_duration, parse_time
@@ -39,7 +39,7 @@ def status(
         "state_file": host.state_path,
         "local": _describe(local, host) if local else None,
         "remote": remote_view,
-        "last_turns": [_turn(e) for e in last_turn_ends(host.log.events_path, turns)],
+        "last_turns": [_turn(e) for e in last_events(host.log.events_path, "turn_end", turns)],
         **history,
     }
     if as_json:
@@ -47,47 +47,6 @@ def status(
     else:
         print("\n".join(_lines(report, host.clock())))
     return 0
-
-
-def last_turn_ends(path: Path, count: int, block: int = 1 << 16) -> list[dict[str, Any]]:
-    """The last ``count`` ``turn_end`` events, oldest first, read from the file's end.
-
-    A night's event log holds tens of thousands of lines; status reads back only as far
-    as it needs. A line that is not a JSON object is skipped, as ``read_events`` does.
-    """
-    if count <= 0:
-        return []
-    found: list[dict[str, Any]] = []
-    try:
-        handle = path.open("rb")
-    except OSError:
-        return found
-    with handle:
-        end = handle.seek(0, os.SEEK_END)
-        tail = b""
-        while end > 0 and len(found) < count:
-            start = max(0, end - block)
-            handle.seek(start)
-            lines = (handle.read(end - start) + tail).split(b"\n")
-            tail = lines.pop(0) if start > 0 else b""  # maybe cut: read with the next block
-            found += _turn_ends(reversed(lines), count - len(found))
-            end = start
-    return found[::-1]
-
-
-def _turn_ends(lines: Iterable[bytes], count: int) -> list[dict[str, Any]]:
-    """Up to ``count`` turn_end events of ``lines``, in the order given."""
-    found: list[dict[str, Any]] = []
-    for line in lines:
-        if len(found) == count:
-            break
-        if b'"turn_end"' not in line:
-            continue
-        with contextlib.suppress(ValueError):
-            record = json.loads(line.decode("utf-8", errors="replace"))
-            if isinstance(record, dict) and record.get("event") == "turn_end":
-                found.append(record)
-    return found
 
 
 def _remote_view(host: Host) -> dict[str, Any] | None:
