@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 LOCAL = "127.0.0.1"
 _CHUNK = 1 << 16
@@ -41,7 +41,29 @@ class _Pair:
     flows: list[_Flow] = field(default_factory=list)
 
 
-class Proxy:
+_S = TypeVar("_S", bound="Stoppable")
+
+
+class Stoppable:
+    """A context manager that stops what it started (the proxy, netrig's servers)."""
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End what was started."""
+        raise NotImplementedError
+
+
+class Proxy(Stoppable):
     """A TCP proxy to ``127.0.0.1:<target>`` whose faults the test switches."""
 
     def __init__(self, target: int) -> None:
@@ -63,17 +85,6 @@ class Proxy:
         self.port = self._listen(0)
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
-
-    def __enter__(self) -> Proxy:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control, from the test --------------------------------------------------------
     def url(self, url: str) -> str:

@@ -71,12 +71,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import TypeVar
 
-from netproxy import LOCAL, Proxy
+from netproxy import LOCAL, Proxy, Stoppable
 
-_S = TypeVar("_S", bound="_Server")
 __all__ = ["GitDaemon", "Proxy", "Served", "SmartHttp", "Sshd", "network_env", "served"]
 
 
@@ -125,25 +122,10 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
-class _Server:
-    """A context manager that stops what it started."""
+class _Server(Stoppable):
+    """A server on 127.0.0.1 that stops what it started."""
 
     port: int
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """End the server."""
-        raise NotImplementedError
 
 
 class GitDaemon(_Server):
