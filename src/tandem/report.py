@@ -171,36 +171,39 @@ def _row(
 
 
 def _problem(receipt: Receipt, root: Path) -> dict[str, Any]:
-    return {
-        "iteration": receipt.iteration,
-        "actor": receipt.actor,
-        "result": receipt.result,
-        "prompt": receipt.prompt or "-",
-        "agent": receipt.agent or "-",
-        "reason": receipt.reason or "",
-        "at": receipt.time,
-        "when": datetime.fromtimestamp(receipt.time, timezone.utc).strftime("%Y-%m-%d %H:%MZ"),
-        "log": receipt.log,
-        "link": log_link(receipt.log, root),
-        "commit": receipt.commit[:12],
-    }
+    """A failed or paused turn, from its receipt."""
+    return _problem_row(
+        receipt.iteration, receipt.actor, receipt.result, receipt.prompt, receipt.agent,
+        receipt.reason or "", receipt.time, receipt.log, receipt.commit[:12], root,
+    )  # fmt: skip
 
 
 def _problem_here(turn: report_events.Turn, root: Path) -> dict[str, Any]:
     """A failed or paused turn with no receipt: seen in this machine's events only."""
-    ended = turn.start + turn.duration
+    reason = (turn.reason or "") + " (no receipt: this machine's events only)"
+    return _problem_row(
+        turn.iteration, turn.actor, turn.result, turn.prompt, turn.agent, reason,
+        turn.start + turn.duration, turn.log, None, root,
+    )  # fmt: skip
+
+
+def _problem_row(
+    iteration: int | None, actor: str, result: str, prompt: str | None, agent: str | None,
+    reason: str, at: float, log: str | None, commit: str | None, root: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """One row of the failures table, whichever source it came from."""
     return {
-        "iteration": turn.iteration,
-        "actor": turn.actor,
-        "result": turn.result,
-        "prompt": turn.prompt or "-",
-        "agent": turn.agent or "-",
-        "reason": (turn.reason or "") + " (no receipt: this machine's events only)",
-        "at": ended,
-        "when": datetime.fromtimestamp(ended, timezone.utc).strftime("%Y-%m-%d %H:%MZ"),
-        "log": turn.log,
-        "link": log_link(turn.log, root),
-        "commit": None,
+        "iteration": iteration,
+        "actor": actor,
+        "result": result,
+        "prompt": prompt or "-",
+        "agent": agent or "-",
+        "reason": reason,
+        "at": at,
+        "when": datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%MZ"),
+        "log": log,
+        "link": log_link(log, root),
+        "commit": commit,
     }
 
 
