@@ -1,54 +1,110 @@
 """Starting an agent so that it cannot outlive tandem, even a SIGKILLed one (SPEC §6.4).
 
-The agent gets PR_SET_PDEATHSIG (SIGTERM when tandem dies). Setting it from Python needs a
-``preexec_fn``, which makes ``subprocess`` fork the whole interpreter instead of using
-vfork: about 2 ms more per turn. util-linux ``setpriv --pdeathsig`` sets the same flag and
-then execs the agent (same pid, the flag survives the exec), so where it is installed the
-agent is started through it and ``subprocess`` keeps its fast path; elsewhere the
-``preexec_fn`` is used. Either way the flag is set before the agent's own code runs.
+While tandem lives, it ends the agent's whole tree itself (``streaming``; tandem is the
+subreaper of that tree). For tandem's death, each agent is registered with the *warden*, one
+small process per tandem process, over a pipe. However tandem dies, the kernel closes the
+pipe; the warden reads its end and sends every agent still listed SIGTERM (to the agent's
+process group: an agent leads its own session), then SIGKILL to what is left after the
+agent's grace.
+
+Why not PR_SET_PDEATHSIG: it must be set in the child, which takes either a ``preexec_fn``
+(``subprocess`` then forks the whole interpreter instead of using vfork, about 2 ms a turn)
+or an exec wrapper such as util-linux ``setpriv`` (an extra exec, about 1 ms a turn), and
+it reaches the agent only, not its group. The warden costs one interpreter start per tandem
+process and a line per agent. Its one gap: a SIGKILL in the microseconds between the agent's
+exec and the line that registers it leaves that agent running (``setpriv`` had the same gap,
+before its prctl, for a millisecond).
+
+The warden is double-forked while tandem is not a subreaper, so it is never tandem's child:
+``streaming``'s one-syscall check that tandem has no children stays true between turns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-import errno
 import functools
-import os
-import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_PDEATHSIG = 1
+_PR_GET_CHILD_SUBREAPER = 37
+
+# Run by ``python -I -S``: the standard library only. It prints its pid, then reads lines:
+# "+ <pid> <grace>" watches an agent, "- <pid>" stops. At the end of its input (tandem is
+# gone): TERM to each group still watched, then KILL to what is left at its deadline.
+_WARDEN = """
+import os, signal, sys, time
+if os.fork():
+    os._exit(0)
+for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_IGN)
+print(os.getpid(), flush=True)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+watched = {}
+for line in sys.stdin:
+    sign, pid, *grace = line.split()
+    if sign == "+":
+        watched[int(pid)] = float(grace[0])
+    else:
+        watched.pop(int(pid), None)
+def send(pid, sig):
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, sig)
+        except OSError:
+            pass
+def alive(pid):
+    try:
+        os.killpg(pid, 0)
+    except OSError:
+        return False
+    return True
+deadlines = {pid: time.monotonic() + grace for pid, grace in watched.items()}
+for pid in deadlines:
+    send(pid, signal.SIGTERM)
+while deadlines:
+    for pid, deadline in list(deadlines.items()):
+        if not alive(pid):
+            del deadlines[pid]
+        elif time.monotonic() >= deadline:
+            send(pid, signal.SIGKILL)
+            del deadlines[pid]
+    time.sleep(0.05)
+"""
 
 
 def spawn(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdin: int
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdin: int, kill_grace: float
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session with piped output and the parent-death signal.
+    """Start ``argv`` in its own session with piped output, watched by the warden until
+    ``release``: if tandem dies, it gets SIGTERM, and SIGKILL ``kill_grace`` seconds later.
 
     Raises ``FileNotFoundError``/``PermissionError`` when the program cannot start.
     """
+    WARDEN.start()
     become_subreaper()
-    linux = sys.platform == "linux"
-    wrapper = _setpriv() if linux else None
-    command = list(argv)
-    if wrapper is not None:
-        command = [wrapper, "--pdeathsig", "TERM", "--", _executable(argv[0], cwd, env)]
-        command += argv[1:]
-    return subprocess.Popen(
-        command,
+    child = subprocess.Popen(
+        list(argv),
         cwd=cwd,
         env=dict(env),
         stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_die_with_parent if linux and wrapper is None else None,  # noqa: PLW1509
     )
+    WARDEN.send(f"+ {child.pid} {kill_grace:g}\n")
+    return child
+
+
+def release(pid: int) -> None:
+    """The agent ``pid`` and its tree are ended and reaped: the warden forgets it, as the
+    number may be given to another process."""
+    WARDEN.send(f"- {pid}\n")
 
 
 @functools.cache
@@ -57,50 +113,84 @@ def become_subreaper() -> None:
 
     A property of the process: set once (cached), not before every turn.
     """
+    _set_subreaper(on=True)
+
+
+def _set_subreaper(*, on: bool) -> None:
     if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
 
 
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux ``setpriv`` if it is installed, knows ``--pdeathsig`` (2.33 and later) and
-    may use it here: tried once per process, on its own ``--help``."""
-    found = shutil.which("setpriv")
-    if found is None:
-        return None
+@contextlib.contextmanager
+def _not_a_subreaper() -> Iterator[None]:
+    """For a moment, orphans go to init: so does the double-forked warden started now."""
+    if sys.platform != "linux":
+        yield
+        return
+    flag = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
+    _set_subreaper(on=False)
     try:
-        done = subprocess.run(
-            [found, "--pdeathsig", "TERM", "--", found, "--help"],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except OSError:
-        return None
-    return found if done.returncode == 0 and b"--pdeathsig" in done.stdout else None
+        yield
+    finally:
+        _set_subreaper(on=bool(flag.value))
 
 
-def _executable(name: str, cwd: Path, env: Mapping[str, str]) -> str:
-    """The program ``name`` as ``subprocess`` would find it (``env``'s PATH, or relative to
-    ``cwd`` when it has a slash); the errors it would raise when it cannot be started, so a
-    missing agent is reported the same with or without the wrapper."""
-    if os.sep in name:
-        candidates = [os.path.join(cwd, name)]  # an absolute name stays as it is
-    else:  # a relative PATH entry is taken from ``cwd``, as the child resolves it there
-        candidates = [os.path.join(cwd, d, name) for d in os.get_exec_path(dict(env))]
-    denied = None
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return candidate
-            denied = denied or candidate
-    if denied is not None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+class Warden:
+    """This process's link to its warden, which is started with the first agent."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None  # the warden's own
+        self._pipe: IO[str] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the warden unless it is running."""
+        with self._lock:
+            if self._pipe is None:
+                self._launch()
+
+    def send(self, line: str) -> None:
+        """Tell the warden ``line``; a warden that died (killed on its own) starts again."""
+        with self._lock:
+            for _ in range(2):
+                if self._pipe is None:
+                    self._launch()
+                assert self._pipe is not None
+                try:
+                    self._pipe.write(line)
+                    self._pipe.flush()
+                except BrokenPipeError:
+                    with contextlib.suppress(OSError):
+                        self._pipe.close()
+                    self._pipe = None
+                else:
+                    return
+
+    def _launch(self) -> None:
+        """Start the warden; keep the write end of its input. That end is close-on-exec, so
+        no agent holds it open: the pipe ends when tandem does."""
+        with _not_a_subreaper():
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WARDEN],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd="/",  # it may outlive tandem for a grace: it holds no folder of the host
+                env={},  # nor its secrets
+                start_new_session=True,  # no Ctrl-C from tandem's terminal reaches it
+                text=True,
+            )
+            child.wait()  # the first fork exits at once; the warden is its child
+        assert child.stdin is not None
+        assert child.stdout is not None
+        with child.stdout:
+            pid = child.stdout.readline().strip()
+        if not pid.isdigit():
+            child.stdin.close()
+            raise OSError(f"tandem's warden process did not start ({sys.executable} -I -S)")
+        self.pid = int(pid)
+        self._pipe = child.stdin
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if tandem dies (even by SIGKILL), so no agent runs on alone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+WARDEN = Warden()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tandem.interrupts import Interrupt
 from tandem.proc.commands import PROC_CHILDREN, READ_SIZE, is_zombie
-from tandem.proc.spawn import become_subreaper, spawn
+from tandem.proc.spawn import become_subreaper, release, spawn
 
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
@@ -81,12 +81,13 @@ def stream(
     before = set() if _childless() else _children(os.getpid())
     started = options.clock()
     with _open_stdin(stdin) as stdin_file:
-        child = spawn(argv, cwd=cwd, env=env, stdin=stdin_file)
+        child = spawn(argv, cwd=cwd, env=env, stdin=stdin_file, kill_grace=options.kill_grace)
     watcher = _Watcher(child, before, options, started)
     try:
         watcher.pump(on_stdout, on_stderr)
     finally:
         watcher.end_tree()
+        release(child.pid)
     assert child.stdout is not None
     assert child.stderr is not None
     child.stdout.close()
