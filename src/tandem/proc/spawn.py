@@ -24,12 +24,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
@@ -141,7 +141,7 @@ class Warden:
 
     def __init__(self) -> None:
         self.pid: int | None = None  # the warden's own
-        self._pipe: IO[str] | None = None
+        self._pipe: int | None = None  # the write end of its input
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -158,11 +158,9 @@ class Warden:
                     self._launch()
                 assert self._pipe is not None
                 try:
-                    self._pipe.write(line)
-                    self._pipe.flush()
+                    os.write(self._pipe, line.encode())  # a line is far below PIPE_BUF
                 except BrokenPipeError:
-                    with contextlib.suppress(OSError):
-                        self._pipe.close()
+                    os.close(self._pipe)
                     self._pipe = None
                 else:
                     return
@@ -170,10 +168,11 @@ class Warden:
     def _launch(self) -> None:
         """Start the warden; keep the write end of its input. That end is close-on-exec, so
         no agent holds it open: the pipe ends when tandem does."""
+        read_end, write_end = os.pipe()
         with _not_a_subreaper():
             child = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _WARDEN],
-                stdin=subprocess.PIPE,
+                stdin=read_end,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 cwd="/",  # it may outlive tandem for a grace: it holds no folder of the host
@@ -182,15 +181,15 @@ class Warden:
                 text=True,
             )
             child.wait()  # the first fork exits at once; the warden is its child
-        assert child.stdin is not None
+        os.close(read_end)
         assert child.stdout is not None
         with child.stdout:
             pid = child.stdout.readline().strip()
         if not pid.isdigit():
-            child.stdin.close()
+            os.close(write_end)
             raise OSError(f"tandem's warden process did not start ({sys.executable} -I -S)")
         self.pid = int(pid)
-        self._pipe = child.stdin
+        self._pipe = write_end
 
 
 WARDEN = Warden()
