@@ -132,6 +132,34 @@ def test_symlink_inside_prompts_dir_is_fine(prompts: Path) -> None:
     assert validate("alias.md", "galph", context)[1] == prompts.resolve() / "reviewer.md"
 
 
+def test_a_symlinked_subfolder_that_leaves_prompts_dir_is_rejected(
+    prompts: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.md").write_text("x")
+    (prompts / "sub").symlink_to(outside)
+    context = ctx(prompts, allowlist=("sub/x.md",), actor_prompts={"galph": ("sub/x.md",)})
+    with pytest.raises(RoutingError, match="rule 3: it resolves outside prompts_dir"):
+        validate("sub/x.md", "galph", context)
+
+
+@pytest.mark.parametrize(
+    "name", ["reviewer.md", "sub/deep.md", "sub/alias.md", "./reviewer.md", "missing.md"]
+)
+def test_a_prompt_resolves_as_realpath_resolves_it(prompts: Path, name: str) -> None:
+    (prompts / "sub").mkdir()
+    (prompts / "sub" / "deep.md").write_text("x")
+    (prompts / "sub" / "alias.md").symlink_to(prompts / "reviewer.md")
+    context = ctx(prompts, allowlist=(name,), actor_prompts={"galph": (name,)})
+    expected = os.path.realpath(os.path.join(os.path.realpath(prompts), name))
+    if os.path.isfile(expected):
+        assert str(validate(name, "galph", context)[1]) == expected
+    else:
+        with pytest.raises(RoutingError, match=f"rule 4: {expected} does not exist"):
+            validate(name, "galph", context)
+
+
 def test_a_folder_is_not_a_prompt(prompts: Path) -> None:
     (prompts / "dir.md").mkdir()
     with pytest.raises(RoutingError, match=r"rule 4: .* is not a regular file"):
