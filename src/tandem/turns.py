@@ -352,9 +352,12 @@ def run_loop(
                 _announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
                 return 0  # the state stays paused: a restart waits out the rest
             interrupt.check()
-            if not mode.prepare(actor) or unattended.budget_stop(host, actor, host.read_state()):
+            if not mode.prepare(actor):
                 return 0
-            if unattended.wait_out_pause(host, actor, interrupt, renew, stop):
+            current = host.read_state()  # after prepare: in sync mode it brings changes in
+            if unattended.budget_stop(host, actor, current):
+                return 0
+            if unattended.wait_out_pause(host, actor, current, interrupt, renew, stop):
                 mode.stop_check(actor)
                 return 0  # the state stays paused: a restart waits out the rest
             finished = play(
