@@ -95,8 +95,11 @@ def locked(path: Path, *, holder: str | None = None) -> Iterator[None]:
     Without ``holder`` it waits for the lock. With it, a held lock raises ``LockBusy``
     at once naming the holder, and ``holder`` is written into the file for the next one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # its folder is made on first use (taken twice per turn)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if holder is None:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -10,6 +10,8 @@ and the command that repairs it. Nothing here changes anything.
 
 from __future__ import annotations
 
+import os
+
 from tandem.gitstatus import TreeStatus
 from tandem.host import Host
 from tandem.state import State
@@ -38,8 +40,8 @@ def git_problem(
             f"the agent left a {busy} in progress; finish it (git {busy} --continue) or "
             f"abort it (git {busy} --abort), {_AFTER}"
         )
-    lock = host.git_dir / "index.lock"
-    if lock.exists():
+    lock = os.path.join(host.git_dir, "index.lock")
+    if os.path.exists(lock):
         return (
             f"the agent left {lock} behind (a git command of its turn was killed); no git "
             f"command of this turn runs any more, so delete it (rm {lock}), {_AFTER}"
