@@ -130,10 +130,10 @@ def _transition(
         after = running.paused(pause, host.clock())
     else:
         after = running.fail(_failure(result), host.clock())
-    after = dataclasses.replace(after, spent=unattended.spent_after(running.spent, result))
     if host.config.router.enabled and result.prompt is not None:
         after = after.stamped(result.prompt, result.actor)
-    return dataclasses.replace(after, exit=False, exit_reason=None, extra=found.extra)
+    spent = unattended.spent_after(running.spent, result)
+    return dataclasses.replace(after, spent=spent, exit=False, exit_reason=None, extra=found.extra)
 
 
 def _subject_of(result: TurnResult, after: State) -> str:
