@@ -68,6 +68,8 @@ def state_problem(shown: str, running: State, found: State | None) -> str | None
             f"the agent left {shown} missing or invalid; tandem wrote its own record of the "
             "turn back (an agent may change only exit, exit_reason and keys of its own)"
         )
+    if found is running:  # the file holds the bytes the turn's start wrote (``StateFile``)
+        return None
     before, after = running.protocol_fields(), found.protocol_fields()
     changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
     if not changed:
