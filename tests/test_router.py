@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tandem.errors import RoutingError
 from tandem.router import (
     RouterContext,
+    _check_relative,
     decide,
     deterministic,
     parse_answer,
@@ -158,6 +159,19 @@ def test_a_prompt_resolves_as_realpath_resolves_it(prompts: Path, name: str) -> 
     else:
         with pytest.raises(RoutingError, match=f"rule 4: {expected} does not exist"):
             validate(name, "galph", context)
+
+
+@given(st.lists(st.sampled_from(["a", "..", ".", "", "b.md", "..x", "/", "\\"]), max_size=5))
+def test_rule_3_by_name_judges_as_pathlib_does(pieces: list[str]) -> None:
+    name = "/".join(pieces)
+    pure = PurePosixPath(name)
+    leaves = pure.is_absolute() or ".." in pure.parts or "\\" in name
+    try:
+        _check_relative(name, RoutingError)
+    except RoutingError:
+        assert leaves
+    else:
+        assert not leaves
 
 
 def test_a_folder_is_not_a_prompt(prompts: Path) -> None:

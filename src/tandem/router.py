@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -159,6 +159,7 @@ def deterministic(actor: Actor, state: State, ctx: RouterContext) -> tuple[str, 
     return normalize(ctx.reviewer), f"{hit}; galph did not run the reviewer"
 
 
+@lru_cache(maxsize=256)  # a pure function of the name, asked several times per turn
 def normalize(name: str) -> str:
     """Rule 1: no suffix gets ``.md``; any other suffix is an error (never rewritten)."""
     suffix = PurePosixPath(name).suffix
@@ -235,8 +236,8 @@ _Fail = Callable[[str, str], RoutingError]
 
 def _check_relative(name: str, fail: _Fail) -> None:
     """Rule 3, by name: no absolute path, no ``..``."""
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in name:
+    # as PurePosixPath would judge it (absolute, or a ``..`` part), on the string: per turn
+    if name.startswith("/") or ".." in name.split("/") or "\\" in name:
         raise fail("rule 3: it must stay inside prompts_dir", "name a prompt inside prompts_dir")
 
 
