@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tandem.errors import RoutingError
 from tandem.router import (
     RouterContext,
+    _check_relative,
     decide,
     deterministic,
     parse_answer,
@@ -130,6 +131,47 @@ def test_symlink_inside_prompts_dir_is_fine(prompts: Path) -> None:
     (prompts / "alias.md").symlink_to(prompts / "reviewer.md")
     context = ctx(prompts, allowlist=("alias.md",), actor_prompts={"galph": ("alias.md",)})
     assert validate("alias.md", "galph", context)[1] == prompts.resolve() / "reviewer.md"
+
+
+def test_a_symlinked_subfolder_that_leaves_prompts_dir_is_rejected(
+    prompts: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.md").write_text("x")
+    (prompts / "sub").symlink_to(outside)
+    context = ctx(prompts, allowlist=("sub/x.md",), actor_prompts={"galph": ("sub/x.md",)})
+    with pytest.raises(RoutingError, match="rule 3: it resolves outside prompts_dir"):
+        validate("sub/x.md", "galph", context)
+
+
+@pytest.mark.parametrize(
+    "name", ["reviewer.md", "sub/deep.md", "sub/alias.md", "./reviewer.md", "missing.md"]
+)
+def test_a_prompt_resolves_as_realpath_resolves_it(prompts: Path, name: str) -> None:
+    (prompts / "sub").mkdir()
+    (prompts / "sub" / "deep.md").write_text("x")
+    (prompts / "sub" / "alias.md").symlink_to(prompts / "reviewer.md")
+    context = ctx(prompts, allowlist=(name,), actor_prompts={"galph": (name,)})
+    expected = os.path.realpath(os.path.join(os.path.realpath(prompts), name))
+    if os.path.isfile(expected):
+        assert str(validate(name, "galph", context)[1]) == expected
+    else:
+        with pytest.raises(RoutingError, match=f"rule 4: {expected} does not exist"):
+            validate(name, "galph", context)
+
+
+@given(st.lists(st.sampled_from(["a", "..", ".", "", "b.md", "..x", "/", "\\"]), max_size=5))
+def test_rule_3_by_name_judges_as_pathlib_does(pieces: list[str]) -> None:
+    name = "/".join(pieces)
+    pure = PurePosixPath(name)
+    leaves = pure.is_absolute() or ".." in pure.parts or "\\" in name
+    try:
+        _check_relative(name, RoutingError)
+    except RoutingError:
+        assert leaves
+    else:
+        assert not leaves
 
 
 def test_a_folder_is_not_a_prompt(prompts: Path) -> None:

@@ -36,6 +36,16 @@ _KEPT_GIT_VARS = frozenset((*_REACH, *_ALLOW, *_HTTP, *_TLS, *_CONFIG, *_WHO, "G
 _KEPT_GIT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
 
+# What git leaves in its folder while an operation waits to be continued or aborted.
+_OPERATION_MARKERS = (
+    ("rebase-merge", "rebase"),
+    ("rebase-apply", "rebase"),
+    ("MERGE_HEAD", "merge"),
+    ("CHERRY_PICK_HEAD", "cherry-pick"),
+    ("REVERT_HEAD", "revert"),
+)
+
+
 def agent_env(env: Mapping[str, str]) -> dict[str, str]:
     """The environment agents inherit: the user's, minus the GIT_* that redirect git.
 
@@ -152,15 +162,9 @@ class Repo:
 
         ``git_dir`` saves the ``rev-parse`` when the caller knows the folder already.
         """
-        gdir = git_dir or self.git_dir()
-        markers = {
-            "rebase": ("rebase-merge", "rebase-apply"),
-            "merge": ("MERGE_HEAD",),
-            "cherry-pick": ("CHERRY_PICK_HEAD",),
-            "revert": ("REVERT_HEAD",),
-        }
-        for name, files in markers.items():
-            if any((gdir / f).exists() for f in files):
+        gdir = os.fspath(git_dir or self.git_dir())
+        for marker, name in _OPERATION_MARKERS:  # after every turn: plain strings, no Paths
+            if os.path.exists(os.path.join(gdir, marker)):
                 return name
         return None
 

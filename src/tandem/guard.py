@@ -10,6 +10,8 @@ and the command that repairs it. Nothing here changes anything.
 
 from __future__ import annotations
 
+import os
+
 from tandem.gitstatus import TreeStatus
 from tandem.host import Host
 from tandem.state import State
@@ -38,8 +40,8 @@ def git_problem(
             f"the agent left a {busy} in progress; finish it (git {busy} --continue) or "
             f"abort it (git {busy} --abort), {_AFTER}"
         )
-    lock = host.git_dir / "index.lock"
-    if lock.exists():
+    lock = os.path.join(host.git_dir, "index.lock")
+    if os.path.exists(lock):
         return (
             f"the agent left {lock} behind (a git command of its turn was killed); no git "
             f"command of this turn runs any more, so delete it (rm {lock}), {_AFTER}"
@@ -66,6 +68,8 @@ def state_problem(shown: str, running: State, found: State | None) -> str | None
             f"the agent left {shown} missing or invalid; tandem wrote its own record of the "
             "turn back (an agent may change only exit, exit_reason and keys of its own)"
         )
+    if found is running:  # the file holds the bytes the turn's start wrote (``StateFile``)
+        return None
     before, after = running.protocol_fields(), found.protocol_fields()
     changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
     if not changed:

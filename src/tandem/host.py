@@ -78,9 +78,10 @@ class Host:
         """The console of the log book."""
         return self.log.console
 
-    @property
+    @cached_property
     def state_path(self) -> str:
-        """The state file relative to the root (for git pathspecs and messages)."""
+        """The state file relative to the root (for git pathspecs and messages; both are
+        fixed for the run, and every turn asks a few times)."""
         return self.config.relative(self.state_file.path)
 
     @contextlib.contextmanager

@@ -27,9 +27,11 @@ _MARK = f"{TURN_ID}=".encode()  # a quick filter; _marks reads the entries exact
 _KILL_WAIT = 5.0  # SIGKILL cannot be ignored; this only covers the kernel's teardown
 
 
-def turn_marks(root: Path, turn_id: str) -> dict[str, str]:
-    """The environment entries that mark a process as part of ``turn_id`` in ``root``."""
-    return {TURN_ID: turn_id, ROOT: str(root.resolve())}
+def turn_marks(resolved_root: Path, turn_id: str) -> dict[str, str]:
+    """The environment entries that mark a process as part of ``turn_id`` in the work tree
+    ``resolved_root`` (symlinks resolved by the caller, once per run, as ``earlier_turns``
+    resolves the root it looks for)."""
+    return {TURN_ID: turn_id, ROOT: str(resolved_root)}
 
 
 def end_earlier_turns(root: Path, turn_id: str | None, grace: float) -> list[str]:

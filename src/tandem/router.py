@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -25,7 +27,12 @@ _QUOTE_LINES = 10
 
 @dataclass(frozen=True)
 class RouterContext:
-    """Everything routing needs: prompt map, allowlist, cadence, mode and prompts dir."""
+    """Everything routing needs: prompt map, allowlist, cadence, mode and prompts dir.
+
+    It is built once per run from the config, which a run reads once; the names derived
+    from it (the allowlist, the prompts each actor may run) are worked out on first use and
+    kept, since every turn validates its prompt against them.
+    """
 
     prompts_dir: Path
     supervisor: str = "supervisor.md"
@@ -38,6 +45,9 @@ class RouterContext:
     allowlist: tuple[str, ...] = ()
     actor_prompts: Mapping[Actor, tuple[str, ...]] = field(default_factory=dict)
     configured: Workflow | None = None  # None: the standard, from the prompts above
+    _gated: dict[Actor, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_config(cls, config: Config) -> RouterContext:
@@ -57,7 +67,7 @@ class RouterContext:
             configured=resolve(config),
         )
 
-    @property
+    @cached_property
     def workflow(self) -> Workflow:
         """The workflow whose steps the turns run."""
         if self.configured is not None:
@@ -80,9 +90,22 @@ class RouterContext:
     def allowed(self) -> tuple[str, ...]:
         """The allowlist, normalized (default: supervisor, main and reviewer prompts), and
         the prompts of the workflow's steps."""
+        return self._allowed
+
+    @cached_property
+    def _allowed(self) -> tuple[str, ...]:
         names = self.allowlist or (self.supervisor, self.main, self.reviewer)
         steps = (*self.step_prompts("galph"), *self.step_prompts("ralph"))
         return tuple(dict.fromkeys(normalize(n) for n in (*names, *steps)))
+
+    def gated(self, actor: Actor) -> frozenset[str]:
+        """The prompts ``actor`` may run (rule 5): its own, the reviewer, its
+        ``router.actor_prompts`` and its workflow steps' prompts, normalized."""
+        if actor not in self._gated:
+            names = (*self.actor_prompts.get(actor, ()), *self.step_prompts(actor))
+            own = {self.own_prompt(actor), normalize(self.reviewer)}
+            self._gated[actor] = frozenset(own | {normalize(p) for p in names})
+        return self._gated[actor]
 
     def uses_router_prompt(self, actor: Actor) -> bool:
         """True if ``actor``'s turn asks the router prompt (galph only, SPEC §4.2)."""
@@ -136,6 +159,7 @@ def deterministic(actor: Actor, state: State, ctx: RouterContext) -> tuple[str, 
     return normalize(ctx.reviewer), f"{hit}; galph did not run the reviewer"
 
 
+@lru_cache(maxsize=256)  # a pure function of the name, asked several times per turn
 def normalize(name: str) -> str:
     """Rule 1: no suffix gets ``.md``; any other suffix is an error (never rewritten)."""
     suffix = PurePosixPath(name).suffix
@@ -173,9 +197,7 @@ def validate(
     if normalized not in ctx.allowed():
         raise fail("rule 2: not in the allowlist", "add it to router.allowlist or pick another")
     path = _locate(normalized, ctx.prompts_dir, fail)
-    gated = {ctx.own_prompt(actor), normalize(ctx.reviewer)}
-    gated |= {normalize(p) for p in (*ctx.actor_prompts.get(actor, ()), *ctx.step_prompts(actor))}
-    if normalized not in gated:
+    if normalized not in ctx.gated(actor):
         raise fail(
             f"rule 5: {actor} may not run it",
             f"list it under router.actor_prompts.{actor} if {actor} should run it",
@@ -214,8 +236,8 @@ _Fail = Callable[[str, str], RoutingError]
 
 def _check_relative(name: str, fail: _Fail) -> None:
     """Rule 3, by name: no absolute path, no ``..``."""
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in name:
+    # as PurePosixPath would judge it (absolute, or a ``..`` part), on the string: per turn
+    if name.startswith("/") or ".." in name.split("/") or "\\" in name:
         raise fail("rule 3: it must stay inside prompts_dir", "name a prompt inside prompts_dir")
 
 
@@ -223,7 +245,7 @@ def _locate(name: str, prompts_dir: Path, fail: _Fail) -> Path:
     """Rules 3 (resolved, symlinks followed) and 4 (a regular file)."""
     # os.path on strings: this runs every turn, and pathlib's resolve costs twice as much
     base = os.path.realpath(prompts_dir)
-    found = os.path.realpath(os.path.join(base, name))
+    found = _resolved_below(base, name)
     if not found.startswith(base.rstrip(os.sep) + os.sep):
         raise fail(
             "rule 3: it resolves outside prompts_dir (a symlink leaves the folder)",
@@ -233,6 +255,26 @@ def _locate(name: str, prompts_dir: Path, fail: _Fail) -> Path:
         what = "does not exist" if not os.path.exists(found) else "is not a regular file"
         raise fail(f"rule 4: {found} {what}", f"create {prompts_dir / name}")
     return Path(found)
+
+
+def _resolved_below(base: str, name: str) -> str:
+    """``os.path.realpath(base/name)`` for a resolved ``base``: a name of plain parts none of
+    which is a symlink is its own resolution, found with one ``lstat`` per part instead of
+    walking ``base`` again; anything else (a link, a missing part, ``.``) asks realpath."""
+    joined = os.path.join(base, name)
+    parts = name.split("/")
+    if all(part not in ("", ".", "..") for part in parts):
+        path = base
+        try:
+            for part in parts:
+                path = os.path.join(path, part)
+                if stat.S_ISLNK(os.lstat(path).st_mode):
+                    break
+            else:
+                return joined
+        except OSError:
+            pass
+    return os.path.realpath(joined)
 
 
 def parse_answer(text: str | None) -> str | None:

@@ -209,6 +209,19 @@ class _Checker:
         return value
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, read with plain system calls (a turn reads the file several times;
+    ``Path.read_bytes`` costs twice as much through its buffered file object)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _json_type(value: Any) -> str:
     names = {list: "an array", str: "a string", int: "a number", float: "a number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
@@ -234,7 +247,7 @@ class StateFile:
         """Parse the file; ``StateError`` if it is missing, not a regular file, or invalid."""
         try:
             self._check_kind()
-            text = self.path.read_bytes()
+            text = _read_bytes(self.path)
         except FileNotFoundError:
             raise StateError(
                 f"{self.display} does not exist",

@@ -130,10 +130,10 @@ def _transition(
         after = running.paused(pause, host.clock())
     else:
         after = running.fail(_failure(result), host.clock())
-    after = dataclasses.replace(after, spent=unattended.spent_after(running.spent, result))
     if host.config.router.enabled and result.prompt is not None:
         after = after.stamped(result.prompt, result.actor)
-    return dataclasses.replace(after, exit=False, exit_reason=None, extra=found.extra)
+    spent = unattended.spent_after(running.spent, result)
+    return dataclasses.replace(after, spent=spent, exit=False, exit_reason=None, extra=found.extra)
 
 
 def _subject_of(result: TurnResult, after: State) -> str:
@@ -352,9 +352,12 @@ def run_loop(
                 _announce_stop(host, finished.stop_reason, actor, finished.state.iteration)
                 return 0  # the state stays paused: a restart waits out the rest
             interrupt.check()
-            if not mode.prepare(actor) or unattended.budget_stop(host, actor, host.read_state()):
+            if not mode.prepare(actor):
                 return 0
-            if unattended.wait_out_pause(host, actor, interrupt, renew, stop):
+            current = host.read_state()  # after prepare: in sync mode it brings changes in
+            if unattended.budget_stop(host, actor, current):
+                return 0
+            if unattended.wait_out_pause(host, actor, current, interrupt, renew, stop):
                 mode.stop_check(actor)
                 return 0  # the state stays paused: a restart waits out the rest
             finished = play(

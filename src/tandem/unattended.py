@@ -104,13 +104,14 @@ def _line(pause: PauseRecord, now: float) -> str:
 def wait_out_pause(
     host: Host,
     actor: Actor,
+    state: State,
     interrupt: Interrupt,
     renew: Callable[[], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> bool:
-    """If the state says ``actor``'s turn is paused, sleep until its ``until``; True if
-    ``stop`` saw a stop request first (the state stays ``paused``: a restart waits on)."""
-    state = host.read_state()
+    """If ``state`` (just read) says ``actor``'s turn is paused, sleep until its ``until``;
+    True if ``stop`` saw a stop request first (the state stays ``paused``: a restart waits
+    on)."""
     pause = state.pause
     if state.status != "paused" or pause is None or state.expected_actor != actor:
         return False

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from tandem import git, leftovers, proc
@@ -196,13 +197,8 @@ class AgentExecutor:
             turn.log.line(f"tandem: {line}")
 
     def _env(self, turn: TurnContext) -> dict[str, str]:
-        # A run started from a git hook inherits GIT_DIR and friends, which would point the
-        # agent's own git at another repository or index: drop them (git.agent_env).
-        env = git.agent_env(self.env)
+        env = dict(self._agent_env)
         env.update(
-            # The shell's PWD is where tandem was started; opencode takes it for the
-            # project directory and would run its tools there instead of in the host.
-            PWD=str(self.root),
             TANDEM_ACTOR=turn.actor,
             TANDEM_ITERATION=str(turn.iteration),
             TANDEM_PROMPT=turn.prompt,
@@ -210,8 +206,25 @@ class AgentExecutor:
             TANDEM_LOG=str(turn.log.path),
             TANDEM_PURPOSE=turn.purpose,
         )
-        env.update(leftovers.turn_marks(self.root, turn.turn_id))
+        env.update(leftovers.turn_marks(self._resolved_root, turn.turn_id))
         return env
+
+    @cached_property
+    def _agent_env(self) -> dict[str, str]:
+        """What every agent of this run inherits before its turn's own variables."""
+        # A run started from a git hook inherits GIT_DIR and friends, which would point the
+        # agent's own git at another repository or index: drop them (git.agent_env).
+        env = git.agent_env(self.env)
+        # The shell's PWD is where tandem was started; opencode takes it for the project
+        # directory and would run its tools there instead of in the host.
+        env["PWD"] = str(self.root)
+        return env
+
+    @cached_property
+    def _resolved_root(self) -> Path:
+        """The work tree with its symlinks resolved, as the turn marks carry it (once per
+        run, like the run lock: the tree an agent works in does not move during a run)."""
+        return self.root.resolve()
 
     def _options(self, turn: TurnContext, relay: Relay) -> proc.StreamOptions:
         def beat(elapsed: float, silent: float) -> None:
