@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tandem.autocommit import Matcher, select
+from helpers import make_host, open_test_host, write
+from tandem.autocommit import Matcher, select, selection_for
 from tandem.config import GALPH_GLOBS
 from tandem.gitstatus import Dirty
 
@@ -91,4 +92,20 @@ def test_never_paths_are_skipped_and_renames_are_whole(tmp_path: Path) -> None:
         max_total_bytes=10**6,
     )
     assert selection.commit == ("new.py", "old.py")
+    assert selection.unmatched == ()
+
+
+def test_a_turn_never_selects_the_state_file_its_temp_files_or_the_logs(tmp_path: Path) -> None:
+    host = open_test_host(make_host(tmp_path).root)
+    dirty = [
+        Dirty("sync/state.json", " M"),
+        Dirty("sync/.state.json.123.4.tmp", "??"),  # an interrupted atomic write
+        Dirty("other/.state.json.123.4.tmp", "??"),  # the same name elsewhere is not one
+        Dirty("logs/main/events.jsonl", "??"),
+        Dirty("src/app.py", "??"),
+    ]
+    for path in ("other/.state.json.123.4.tmp", "src/app.py"):
+        write(host.config.root, {path: "x"})
+    selection = selection_for(host, "ralph", dirty)
+    assert selection.commit == ("other/.state.json.123.4.tmp", "src/app.py")
     assert selection.unmatched == ()

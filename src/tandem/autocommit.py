@@ -71,7 +71,7 @@ def select(
     too_big: list[tuple[str, str]] = []
     total = 0
     for entry in chosen:
-        size = _size(root / entry.path)
+        size = _size(os.path.join(root, entry.path))
         if size > max_file_bytes:
             too_big.append((entry.path, f"{size} bytes > autocommit.max_file_bytes"))
             continue
@@ -96,15 +96,18 @@ def selection_for(host: Host, actor: Actor, dirty: Iterable[Dirty]) -> Selection
         kept,
         config.autocommit.globs(actor),
         root=config.root,
-        never=(host.state_path, config.relative(config.logs_dir)),
+        never=(host.state_path, host.logs_path),
         max_file_bytes=config.autocommit.max_file_bytes,
         max_total_bytes=config.autocommit.max_total_bytes,
     )
 
 
 def _is_state_temp(host: Host, path: str) -> bool:
-    full = host.config.root / path
     state = host.state_file.path
+    name = path.rpartition("/")[2]
+    if name not in ("", ".") and not is_temp_of(state, name):
+        return False  # most paths: no Path built (its name is the same string then)
+    full = host.config.root / path
     return full.parent == state.parent and is_temp_of(state, full.name)
 
 
@@ -127,7 +130,7 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     try:
         info = os.lstat(path)
     except FileNotFoundError:

@@ -84,6 +84,11 @@ class Host:
         fixed for the run, and every turn asks a few times)."""
         return self.config.relative(self.state_file.path)
 
+    @cached_property
+    def logs_path(self) -> str:
+        """The logs folder relative to the root: no turn commits anything under it."""
+        return self.config.relative(self.config.logs_dir)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Serialize read-modify-write of the state with ``tandem stop`` and friends."""

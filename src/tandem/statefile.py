@@ -245,14 +245,22 @@ class StateFile:
 
     def read(self) -> State:
         """Parse the file; ``StateError`` if it is missing, not a regular file, or invalid."""
+        state = self.read_if_present()
+        if state is None:
+            raise StateError(
+                f"{self.display} does not exist",
+                "run `tandem init`, or start galph (it creates the file)",
+            )
+        return state
+
+    def read_if_present(self) -> State | None:
+        """``read``, but None when the file is not there (no ``exists`` call first: the
+        stop check before every turn asks this)."""
         try:
             self._check_kind()
             text = _read_bytes(self.path)
         except FileNotFoundError:
-            raise StateError(
-                f"{self.display} does not exist",
-                "run `tandem init`, or start galph (it creates the file)",
-            ) from None
+            return None
         except OSError as exc:
             raise StateError(f"cannot read {self.display}: {exc.strerror}", "check it") from exc
         if self._known is not None and self._known[0] == text:

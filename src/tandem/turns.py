@@ -215,7 +215,8 @@ def honour_pending_stop(
 ) -> bool:
     """If the state on disk asks to stop: clear the request, commit (and ``publish``)
     that, say ``stopping: <reason>``; True then."""
-    if not host.state_file.exists() or not host.read_state().exit:
+    found = host.state_file.read_if_present()
+    if found is None or not found.exit:
         return False  # the common case: one read, no lock
     with host.locked():
         current = host.read_state()
