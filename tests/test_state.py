@@ -17,7 +17,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tandem.errors import LeaseHeld, StateError
-from tandem.files import indented_json as indented
 from tandem.lease import Owner, this_owner
 from tandem.state import Failure, State, initial
 from tandem.statefile import StateFile, parse
@@ -125,30 +124,6 @@ def test_any_json_object_gives_a_state_or_a_state_error(data: dict[str, object])
     except StateError:
         return
     assert parse(state.dumps(), "s.json") == state  # what parses, round-trips
-
-
-any_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(st.text(max_size=8) | st.integers() | st.floats() | st.none(), inner)
-    ),
-    max_leaves=20,
-)
-
-
-@given(any_json)
-def test_the_state_text_is_laid_out_as_json_dumps_lays_it_out(value: object) -> None:
-    assert indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def test_the_layout_refuses_what_json_refuses() -> None:
-    for bad in ({"a": {1, 2}}, {(1, 2): "tuple key"}):
-        with pytest.raises(TypeError):
-            json.dumps(bad, indent=2)
-        with pytest.raises(TypeError):
-            indented(bad)
 
 
 def test_write_is_atomic_0644_and_leaves_no_temp_files(tmp_path: Path) -> None:

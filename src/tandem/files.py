@@ -1,5 +1,4 @@
-"""Files other processes read or share: atomic replacement, exclusive locks, and the
-indented JSON layout the state file is written in.
+"""Files other processes read or share: atomic replacement and exclusive locks.
 
 The state file is read by agents, by ``tandem stop`` and by git while tandem writes it,
 so a write either fully happens or not at all (SPEC §3.2); a process killed mid-write
@@ -11,12 +10,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
-import json
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 
 class LockBusy(Exception):
@@ -113,69 +109,3 @@ def locked(path: Path, *, holder: str | None = None) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def indented_json(value: Any) -> str:
-    """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character.
-
-    With ``indent`` the json module leaves its C encoder for a generator per value, which
-    costs more than the file's write: the nesting is laid out here, strings are encoded by
-    json's own C function, and numbers are written as json writes them.
-    """
-    parts: list[str] = []
-    _indent_into(parts, value, "\n")
-    return "".join(parts)
-
-
-def _indent_into(parts: list[str], value: Any, newline: str) -> None:
-    if isinstance(value, str):
-        parts.append(_encode_string(value))
-    elif isinstance(value, dict):
-        if not value:
-            parts.append("{}")
-            return
-        inner = newline + "  "
-        opening = "{"
-        for key, item in value.items():
-            text = key if isinstance(key, str) else _scalar(key, "keys")
-            parts.append(f"{opening}{inner}{_encode_string(text)}: ")
-            _indent_into(parts, item, inner)
-            opening = ","
-        parts.append(newline + "}")
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            parts.append("[]")
-            return
-        inner = newline + "  "
-        opening = "["
-        for item in value:
-            parts.append(opening + inner)
-            _indent_into(parts, item, inner)
-            opening = ","
-        parts.append(newline + "]")
-    else:
-        parts.append(_scalar(value, "values"))
-
-
-_encode_string = json.encoder.encode_basestring  # what json uses with ensure_ascii=False
-
-
-def _scalar(value: Any, what: str) -> str:
-    """A number, true, false or null as json writes it (``float.__repr__``, ``NaN``)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return float.__repr__(value)
-    if what == "keys":
-        raise TypeError(f"keys must be str, int, float, bool or None, not {type(value).__name__}")
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -10,12 +10,13 @@ strictly is ``statefile.py``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from tandem import files, lease
+from tandem import lease
 from tandem.errors import LeaseHeld, StateError
 from tandem.lease import Owner
 from tandem.limits import PauseRecord, Spent
@@ -275,7 +276,7 @@ class State:
 
     def dumps(self) -> str:
         """The file's text: 2-space indent and a trailing newline."""
-        return files.indented_json(self.to_json()) + "\n"
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
     def protocol_fields(self) -> dict[str, Any]:
         """The fields only tandem may change (all but the stop request and unknown keys)."""
