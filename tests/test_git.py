@@ -163,6 +163,20 @@ def test_tandems_own_calls_are_in_english_and_never_prompt(tmp_path: Path) -> No
     assert (repo.env["LC_ALL"], repo.env["GIT_TERMINAL_PROMPT"]) == ("C", "0")
 
 
+def test_tandems_status_never_rewrites_the_index(tmp_path: Path) -> None:
+    """git status refreshes and rewrites the index through index.lock unless told not to;
+    tandem's never does, so it cannot make an agent's own git command meet that lock."""
+    repo = make_repo(tmp_path / "repo")
+    os.utime(repo.root / "a.txt", (1, 1))  # stat data the index lacks: a refresh writes
+    index = repo.root / ".git" / "index"
+    before = index.stat()
+    assert repo.status().dirty == ()  # same content: clean
+    after = index.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    git(repo.root, "status", "--porcelain")  # git's own default does rewrite it
+    assert index.stat().st_ino != before.st_ino
+
+
 # -- pushes: the remote moved, or it said no ---------------------------------------------
 def pair_of_clones(tmp_path: Path) -> tuple[Path, Repo, Path]:
     remote = tmp_path / "remote.git"

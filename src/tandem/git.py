@@ -401,8 +401,18 @@ def _first_line(exc: proc.ProcessError) -> str:
 
 
 def _tandem_env(env: Mapping[str, str]) -> dict[str, str]:
-    """What tandem's own git calls run with: ``agent_env`` in English, never prompting.
+    """What tandem's own git calls run with: ``agent_env`` in English, never prompting,
+    taking no optional lock.
 
-    Messages are matched in English; nothing may wait for a password on a terminal.
+    Messages are matched in English; nothing may wait for a password on a terminal. A
+    plain ``git status`` rewrites the index through ``index.lock`` to refresh its stat
+    data; tandem's does not, so it never makes an agent's git meet that lock (and saves a
+    file's creation per turn). The commit that follows refreshes the index anyway.
     """
-    return {**agent_env(env), "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0"}
+    return {
+        **agent_env(env),
+        "LC_ALL": "C",
+        "LANGUAGE": "C",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_OPTIONAL_LOCKS": "0",
+    }
