@@ -3,7 +3,9 @@
 An iteration is two turns (galph, ralph), each with an agent that exits at once. Two
 baselines are measured in the same run, interleaved with tandem's rounds, on an identical
 repo: A, two ``git commit`` calls of the state file; B, the same plus the ``git status``
-that each turn needs to see what the agent changed. Also times ``tandem --help``.
+that each turn needs to see what the agent changed. Also times ``tandem --help``, and
+prints the CPU both sides spend (their own process, and the processes they start): on a
+machine whose disk latency varies, that figure moves less than the wall-clock ratio.
 
     python bench/combined_overhead.py [--iterations 50] [--rounds 5]
 """
@@ -11,12 +13,15 @@ that each turn needs to see what the agent changed. Also times ``tandem --help``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.commands.run import RunOptions, run
@@ -54,6 +59,23 @@ def make_repo(root: Path) -> None:
 def git(root: Path, *args: str) -> None:
     """Run git quietly."""
     subprocess.run(["git", *args], cwd=root, check=True, stdout=subprocess.DEVNULL)
+
+
+@dataclass
+class Cpu:
+    """CPU seconds per iteration: this process's own, and its children's (git, agents)."""
+
+    own: list[float] = field(default_factory=list)
+    children: list[float] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def counting(self, iterations: int) -> Iterator[None]:
+        before = os.times()
+        yield
+        after = os.times()
+        self.own.append((after.user + after.system - before.user - before.system) / iterations)
+        spent = after.children_user + after.children_system
+        self.children.append((spent - before.children_user - before.children_system) / iterations)
 
 
 def tandem_per_iteration(root: Path, iterations: int) -> float:
@@ -119,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     ours, commits, with_status = [], [], []
+    our_cpu, base_cpu = Cpu(), Cpu()
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
         base_repo, tandem_repo = Path(tmp) / "baseline", Path(tmp) / "tandem"
         make_repo(base_repo)
@@ -126,8 +149,10 @@ def main() -> None:
         baseline_per_iteration(base_repo, 10)  # warm the page cache
         for _ in range(args.rounds):  # interleaved, so all three see the same machine
             commits.append(baseline_per_iteration(base_repo, args.iterations))
-            with_status.append(baseline_per_iteration(base_repo, args.iterations, status=True))
-            ours.append(tandem_per_iteration(tandem_repo, args.iterations))
+            with base_cpu.counting(args.iterations):
+                with_status.append(baseline_per_iteration(base_repo, args.iterations, status=True))
+            with our_cpu.counting(args.iterations):
+                ours.append(tandem_per_iteration(tandem_repo, args.iterations))
     mine = statistics.median(ours)
     base, base_status = statistics.median(commits), statistics.median(with_status)
     startup = help_time(15)
@@ -142,6 +167,15 @@ def main() -> None:
         f"{mine / base_status:.2f}x"
     )
     print("target:                            <= 1.5x baseline B (issue 8)")
+    median = statistics.median
+    print(
+        f"CPU per iteration, tandem:          {median(our_cpu.own) * 1000:7.1f} ms own "
+        f"+ {median(our_cpu.children) * 1000:.1f} ms git and agent processes"
+    )
+    print(
+        f"CPU per iteration, baseline B:      {median(base_cpu.own) * 1000:7.1f} ms own "
+        f"+ {median(base_cpu.children) * 1000:.1f} ms git processes"
+    )
     print(
         f"tandem --help:                     {startup * 1000:7.1f} ms (python -c pass: "
         f"{floor * 1000:.1f} ms; target < 150 ms)"
