@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tandem import proc
+from tandem.proc import spawn
 
 
 def run_stream(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> proc.Outcome:
@@ -170,6 +171,17 @@ def test_the_warden_is_not_a_child_of_tandem() -> None:
     for line in done.stdout.splitlines():
         warden, parent, tandem = line.split()
         assert parent != tandem, f"the warden {warden} is a child of tandem"
+
+
+def test_a_warden_that_cannot_start_is_an_os_error_and_leaks_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The executor reports an OSError as "could not start <agent>: …"."""
+    monkeypatch.setattr(spawn.sys, "executable", "/bin/false")
+    fds = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="warden process did not start"):
+        spawn.Warden().start()
+    assert set(os.listdir("/proc/self/fd")) <= fds
 
 
 def test_the_agent_is_the_started_process_and_its_status_is_kept(

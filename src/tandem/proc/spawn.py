@@ -169,25 +169,29 @@ class Warden:
         """Start the warden; keep the write end of its input. That end is close-on-exec, so
         no agent holds it open: the pipe ends when tandem does."""
         read_end, write_end = os.pipe()
-        with _not_a_subreaper():
-            child = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WARDEN],
-                stdin=read_end,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                cwd="/",  # it may outlive tandem for a grace: it holds no folder of the host
-                env={},  # nor its secrets
-                start_new_session=True,  # no Ctrl-C from tandem's terminal reaches it
-                text=True,
-            )
-            child.wait()  # the first fork exits at once; the warden is its child
-        os.close(read_end)
-        assert child.stdout is not None
-        with child.stdout:
-            pid = child.stdout.readline().strip()
-        if not pid.isdigit():
+        try:
+            with _not_a_subreaper():
+                child = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _WARDEN],
+                    stdin=read_end,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    cwd="/",  # it may outlive tandem for a grace: it holds no host folder
+                    env={},  # nor its secrets
+                    start_new_session=True,  # no Ctrl-C from tandem's terminal reaches it
+                    text=True,
+                )
+                child.wait()  # the first fork exits at once; the warden is its child
+            assert child.stdout is not None
+            with child.stdout:
+                pid = child.stdout.readline().strip()
+            if not pid.isdigit():
+                raise OSError(f"tandem's warden process did not start ({sys.executable} -I -S)")
+        except BaseException:
             os.close(write_end)
-            raise OSError(f"tandem's warden process did not start ({sys.executable} -I -S)")
+            raise
+        finally:
+            os.close(read_end)
         self.pid = int(pid)
         self._pipe = write_end
 
