@@ -173,13 +173,17 @@ def test_the_warden_is_not_a_child_of_tandem() -> None:
         assert parent != tandem, f"the warden {warden} is a child of tandem"
 
 
+@pytest.mark.parametrize(
+    ("python", "message"),
+    [("/bin/false", "warden process did not start"), ("/nonexistent/python", "No such file")],
+)
 def test_a_warden_that_cannot_start_is_an_os_error_and_leaks_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, python: str, message: str
 ) -> None:
     """The executor reports an OSError as "could not start <agent>: …"."""
-    monkeypatch.setattr(spawn.sys, "executable", "/bin/false")
+    monkeypatch.setattr(spawn.sys, "executable", python)
     fds = set(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError, match="warden process did not start"):
+    with pytest.raises(OSError, match=message):
         spawn.Warden().start()
     assert set(os.listdir("/proc/self/fd")) <= fds
 
