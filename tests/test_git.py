@@ -17,7 +17,8 @@ from tandem.errors import (
     RemoteRefused,
     RemoteUnreachable,
 )
-from tandem.git import Repo, agent_env
+from tandem.git import Repo
+from tandem.gitenv import agent_env
 from tandem.gitstatus import Dirty
 
 LATIN1 = "caf\udce9.txt"  # b"caf\xe9.txt": not UTF-8, kept as surrogate escapes

@@ -181,7 +181,7 @@ def test_a_warden_that_cannot_start_is_an_os_error_and_leaks_nothing(
     monkeypatch: pytest.MonkeyPatch, python: str, message: str
 ) -> None:
     """The executor reports an OSError as "could not start <agent>: …"."""
-    monkeypatch.setattr(spawn.sys, "executable", python)
+    monkeypatch.setattr(sys, "executable", python)
     fds = set(os.listdir("/proc/self/fd"))
     with pytest.raises(OSError, match=message):
         spawn.Warden().start()

@@ -17,25 +17,10 @@ from pathlib import Path
 
 from tandem import git_errors, proc
 from tandem.errors import GitError, NotAGitRepo, RebaseConflict
+from tandem.gitenv import tandem_env
 from tandem.gitstatus import TreeStatus, parse_status
 
 _COMMITTED = re.compile(r"\[[^\]]* ([0-9a-f]{7,40})\] ")
-# Inherited GIT_* variables are dropped for tandem's git calls and the agents' (as
-# pre-commit does): a run started from a git hook or an editor's terminal inherits
-# GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE, GIT_OBJECT_DIRECTORY, pathspec switches
-# (GIT_LITERAL_PATHSPECS, GIT_ICASE_PATHSPECS) and the like, which point git at another
-# repository or index or change what a pathspec means. Kept, because the user set them
-# on purpose and none of them redirects git:
-_REACH = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_PROXY_COMMAND")
-_ALLOW = ("GIT_ALLOW_PROTOCOL", "GIT_PROTOCOL_FROM_USER", "GIT_TERMINAL_PROMPT")
-_HTTP = ("GIT_HTTP_PROXY_AUTHMETHOD", "GIT_HTTP_USER_AGENT", "GIT_SSL_NO_VERIFY")
-_TLS = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY")
-_CONFIG = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT")
-_WHO = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
-_KEPT_GIT_VARS = frozenset((*_REACH, *_ALLOW, *_HTTP, *_TLS, *_CONFIG, *_WHO, "GIT_EXEC_PATH"))
-_KEPT_GIT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
-
-
 # What git leaves in its folder while an operation waits to be continued or aborted.
 _OPERATION_MARKERS = (
     ("rebase-merge", "rebase"),
@@ -44,20 +29,6 @@ _OPERATION_MARKERS = (
     ("CHERRY_PICK_HEAD", "cherry-pick"),
     ("REVERT_HEAD", "revert"),
 )
-
-
-def agent_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment agents inherit: the user's, minus the GIT_* that redirect git.
-
-    An agent runs git in the same work tree as tandem, so the variables that would point
-    it at another repository or index are dropped for it too. Its locale and everything
-    else are the user's (tandem's own calls add ``LC_ALL=C``; agents do not get that).
-    """
-    return {
-        key: value
-        for key, value in env.items()
-        if not key.startswith("GIT_") or key in _KEPT_GIT_VARS or key.startswith(_KEPT_GIT_PREFIXES)
-    }
 
 
 class Repo:
@@ -71,7 +42,7 @@ class Repo:
         network_timeout: float = 120.0,
     ) -> None:
         self.root = root
-        self.env = _tandem_env(os.environ if env is None else env)
+        self.env = tandem_env(os.environ if env is None else env)
         self.network_timeout = network_timeout  # SPEC §8.7 sync.git_timeout_secs
 
     # -- plumbing ---------------------------------------------------------------------
@@ -129,7 +100,7 @@ class Repo:
             top = proc.run(
                 ("git", "rev-parse", "--show-toplevel"),
                 cwd=start,
-                env=_tandem_env(os.environ if env is None else env),
+                env=tandem_env(os.environ if env is None else env),
             ).text.strip()
         except proc.ProcessError as exc:
             if exc.returncode in (126, 127):
@@ -398,21 +369,3 @@ def _nul_join(paths: Sequence[str]) -> bytes:
 
 def _first_line(exc: proc.ProcessError) -> str:
     return git_errors.reason(exc.output)
-
-
-def _tandem_env(env: Mapping[str, str]) -> dict[str, str]:
-    """What tandem's own git calls run with: ``agent_env`` in English, never prompting,
-    taking no optional lock.
-
-    Messages are matched in English; nothing may wait for a password on a terminal. A
-    plain ``git status`` rewrites the index through ``index.lock`` to refresh its stat
-    data; tandem's does not, so it never makes an agent's git meet that lock (and saves a
-    file's creation per turn). The commit that follows refreshes the index anyway.
-    """
-    return {
-        **agent_env(env),
-        "LC_ALL": "C",
-        "LANGUAGE": "C",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_OPTIONAL_LOCKS": "0",
-    }

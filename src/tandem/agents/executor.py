@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from tandem import git, leftovers, proc
+from tandem import gitenv, leftovers, proc
 from tandem.agents import BUILTINS
 from tandem.agents.base import Agent, CommandAgent, Parser, one_line
 from tandem.agents.dispatch import Dispatch
@@ -213,8 +213,8 @@ class AgentExecutor:
     def _agent_env(self) -> dict[str, str]:
         """What every agent of this run inherits before its turn's own variables."""
         # A run started from a git hook inherits GIT_DIR and friends, which would point the
-        # agent's own git at another repository or index: drop them (git.agent_env).
-        env = git.agent_env(self.env)
+        # agent's own git at another repository or index: drop them (gitenv.agent_env).
+        env = gitenv.agent_env(self.env)
         # The shell's PWD is where tandem was started; opencode takes it for the project
         # directory and would run its tools there instead of in the host.
         env["PWD"] = str(self.root)
