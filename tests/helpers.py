@@ -236,7 +236,8 @@ def open_test_host(root: Path, **flags: Any) -> Any:
 
     from tandem.commands.common import load_config
     from tandem.host import open_host
-    from tandem.logs import Console, Redactor
+    from tandem.logs import Console
+    from tandem.redaction import Redactor
 
     config = load_config(root, None, flags.pop("overrides", {}))
     console = Console(Redactor(os.environ), out=io.BytesIO(), err=io.StringIO())

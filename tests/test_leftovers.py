@@ -21,7 +21,8 @@ from tandem.agents.dispatch import Dispatch
 from tandem.agents.executor import AgentExecutor
 from tandem.config import AgentConfig
 from tandem.execution import TurnContext
-from tandem.logs import Console, Redactor, TurnLog
+from tandem.logs import Console, TurnLog
+from tandem.redaction import Redactor
 
 DRIVER = """
 import os, sys

@@ -18,8 +18,8 @@ import pytest
 
 from e2e.e2e_support import pid_alive
 from tandem.errors import ConfigError
-from tandem.logs import Redactor
 from tandem.notify import EVENTS, Notifier, event
+from tandem.redaction import Redactor
 
 SECRET = "tok-5f1e0c2a9b"  # noqa: S105  # a fake, to see it masked
 BOUND = 15.0  # generous: the machine may be busy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tandem.agents.relay import LineJoiner
-from tandem.logs import Redactor
+from tandem.redaction import Redactor
 
 PEM = (
     "-----BEGIN PRIVATE KEY-----\n"

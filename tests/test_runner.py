@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.execution import AgentResult, ExecResult, FailureKind, Status, TurnContext
-from tandem.logs import Console, Logbook, Redactor
+from tandem.logs import Console, Logbook
+from tandem.redaction import Redactor
 from tandem.router import RouterContext
 from tandem.runner import run_turn
 from tandem.state import Actor, State

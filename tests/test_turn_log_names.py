@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tandem.logs import Console, Logbook, Redactor
+from tandem.logs import Console, Logbook
+from tandem.redaction import Redactor
 
 START = datetime(2026, 1, 20, 3, 29, 29, tzinfo=timezone.utc)
 

@@ -66,7 +66,7 @@ def _crash_log(cwd: Path) -> Path:
 
     text = "\n".join([*_crash_facts(), "", traceback.format_exc()])
     with contextlib.suppress(Exception):
-        from tandem.logs import Redactor
+        from tandem.redaction import Redactor
 
         text = Redactor(os.environ).text(text)  # argv and messages may hold a secret
     name = f"tandem-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
@@ -112,7 +112,7 @@ def _bounded(what: str, limit: int = 600) -> str:
 
 
 def _err(line: str) -> None:
-    from tandem.logs import Redactor
+    from tandem.redaction import Redactor
 
     one_line = " ".join(line.split())  # an error is one line, whatever its parts said
     sys.stderr.write(Redactor(os.environ).text(one_line) + "\n")

@@ -30,7 +30,7 @@ from typing import Any
 
 from tandem import proc
 from tandem.errors import ConfigError
-from tandem.logs import MASK, Redactor
+from tandem.redaction import MASK, Redactor
 from tandem.times import format_time, utcnow
 
 EVENTS = ("failure", "pause", "budget", "stop", "done")

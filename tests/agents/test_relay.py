@@ -8,7 +8,8 @@ from pathlib import Path
 from tandem.agents.base import Notice
 from tandem.agents.relay import LineJoiner, Relay
 from tandem.execution import AgentResult
-from tandem.logs import Console, Redactor, TurnLog
+from tandem.logs import Console, TurnLog
+from tandem.redaction import Redactor
 
 SECRET = "sk-live-0123456789abcdef"  # noqa: S105 - a made-up key to mask
 REDACTOR = Redactor({"API_KEY": SECRET})

@@ -16,7 +16,8 @@ from tandem.agents.dispatch import Dispatch
 from tandem.agents.executor import AgentExecutor
 from tandem.config import AgentConfig
 from tandem.execution import ExecResult, FailureKind, Status, TurnContext
-from tandem.logs import Console, Redactor, TurnLog
+from tandem.logs import Console, TurnLog
+from tandem.redaction import Redactor
 
 
 def execute(

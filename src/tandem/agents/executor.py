@@ -27,7 +27,8 @@ from tandem.config import AgentConfig
 from tandem.errors import AgentError, ConfigError
 from tandem.execution import AgentResult, ExecResult, FailureKind, Status, TurnContext
 from tandem.interrupts import Interrupt
-from tandem.logs import Console, Redactor
+from tandem.logs import Console
+from tandem.redaction import Redactor
 from tandem.state import Actor
 from tandem.times import human_duration, utcnow
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from tandem.agents.base import Notice, Parser, one_line
 from tandem.execution import AgentResult
-from tandem.logs import Console, Redactor, TurnLog
+from tandem.logs import Console, TurnLog
+from tandem.redaction import Redactor
 
 ANSWER_CAP = 64 * 1024  # a router answer is one line; more than this is not an answer
 LONG_LINE = 1 << 20

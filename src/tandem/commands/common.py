@@ -15,7 +15,8 @@ from tandem.config import Config, Layer
 from tandem.errors import ConfigError, NotAGitRepo
 from tandem.git import Repo
 from tandem.host import Host, open_host
-from tandem.logs import Console, Redactor
+from tandem.logs import Console
+from tandem.redaction import Redactor
 
 
 def path_overrides(state_file: str | None, logdir: str | None, cwd: Path) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from tandem.config import Config, Layer
 from tandem.errors import Interrupted, TandemError, UsageError
 from tandem.host import Host, Policy, open_host
 from tandem.interrupts import Interrupt
-from tandem.logs import Console, Redactor
+from tandem.logs import Console
 from tandem.notify import Notifier
 from tandem.options import resolve
 from tandem.orchestrator import run_async_role, run_combined
+from tandem.redaction import Redactor
 from tandem.router import RouterContext, normalize, validate_steps
 from tandem.state import Actor
 from tandem.workflow import workflow_note

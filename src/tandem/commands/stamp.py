@@ -12,8 +12,9 @@ from tandem.commands.common import load_config, sync_overrides
 from tandem.errors import LeaseHeld, StateError, UsageError
 from tandem.execution import Status
 from tandem.host import Host, open_host
-from tandem.logs import Console, Redactor
+from tandem.logs import Console
 from tandem.recovery import recover
+from tandem.redaction import Redactor
 from tandem.runner import TurnResult
 from tandem.session import Session
 from tandem.state import Actor
