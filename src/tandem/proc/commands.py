@@ -100,18 +100,7 @@ def output(
     caller that stops reading early gets the command killed, never left behind.
     """
     with tempfile.TemporaryFile() as errors:
-        try:
-            child = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                start_new_session=True,
-            )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise _not_started(argv, exc) from exc
+        child = _start(argv, cwd, env, stderr=errors.fileno())
         assert child.stdout is not None
         finished = False
         try:
@@ -151,18 +140,7 @@ def run_bounded(
     process group is ended (``_end_group``), which takes git's ssh and remote helpers
     with it, and ``Stalled`` is raised. A dead connection never holds the caller for TCP's hours.
     """
-    try:
-        child = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except (FileNotFoundError, PermissionError) as exc:
-        raise _not_started(argv, exc) from exc
+    child = _start(argv, cwd, env, stderr=subprocess.PIPE)
     try:
         stdout, stderr, stalled = _collect(child, idle_timeout)
     finally:
@@ -222,6 +200,25 @@ def _collect(child: subprocess.Popen[bytes], idle_timeout: float) -> tuple[bytes
             if not ready and time.monotonic() - last >= idle_timeout:
                 return bytes(out), bytes(err), True
     return bytes(out), bytes(err), False
+
+
+def _start(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], *, stderr: int
+) -> subprocess.Popen[bytes]:
+    """A command read while it runs: no stdin, stdout piped, its own session; a program
+    that cannot start is a ``ProcessError`` (``_not_started``)."""
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_started(argv, exc) from exc
 
 
 def _not_started(argv: Sequence[str], exc: OSError) -> ProcessError:
