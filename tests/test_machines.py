@@ -23,7 +23,16 @@ from pathlib import Path
 import pytest
 
 from as_host import machine
-from helpers import REPO_ROOT, HostRepo, git, make_pair, remote_file, remote_subjects, wait_for
+from helpers import (
+    REPO_ROOT,
+    HostRepo,
+    Pair,
+    git,
+    make_pair,
+    remote_file,
+    remote_subjects,
+    wait_for,
+)
 from netrig import network_env, served
 
 FAST = "sync:\n  lease_secs: 4\n  lease_renew_secs: 1\n  git_timeout_secs: 1.5\n"
@@ -74,17 +83,23 @@ def status_on(name: str, host: HostRepo, tmp_path: Path) -> str:
     return run_on(name, host, "status", log=tmp_path / f"status-{time.monotonic_ns()}.log")[1]
 
 
-def galph_turn(pair_root: Path, galph: HostRepo, tmp_path: Path) -> None:
+def galph_turn(galph: HostRepo, tmp_path: Path) -> None:
     code, out = run_on("host-a", galph, "supervisor", *SYNC, log=tmp_path / "galph.log")
     assert code == 0, out
+
+
+def three_machines(tmp_path: Path) -> tuple[Pair, HostRepo, HostRepo, HostRepo]:
+    """galph, ralph and a standby ralph on one remote, galph's first turn played."""
+    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
+    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
+    galph_turn(galph, tmp_path)
+    return pair, galph, ralph, standby
 
 
 def test_a_dead_machine_is_shown_silent_a_standby_takes_over_and_a_restart_rescues(
     tmp_path: Path,
 ) -> None:
-    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
-    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
-    galph_turn(pair.remote, galph, tmp_path)
+    pair, galph, ralph, standby = three_machines(tmp_path)
     ralph.plan({"ralph": {"write": {"work.txt": "from b\n"}, "sleep": 60}})
     standby.plan({"ralph": {"write": {"work.txt": "from c\n"}}})
     doomed = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph-b.log")
@@ -137,9 +152,7 @@ def test_a_dead_machine_is_shown_silent_a_standby_takes_over_and_a_restart_rescu
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime (libfaketime)")
 def test_a_standby_whose_clock_runs_ahead_never_takes_a_live_turn(tmp_path: Path) -> None:
-    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
-    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
-    galph_turn(pair.remote, galph, tmp_path)
+    _, _, ralph, standby = three_machines(tmp_path)
     ralph.plan({"ralph": {"write": {"work.txt": "b\n"}, "sleep": 9}})
     owner = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
     wait_for(lambda: bool(ralph.calls()), "ralph's agent never started")
@@ -201,7 +214,7 @@ def test_resets_while_waiting_never_end_the_wait(tmp_path: Path) -> None:
         time.sleep(2.5)
         assert waiting.poll() is None
         net.proxy.heal()
-        galph_turn(pair.remote, galph, tmp_path)  # over the file remote, not the proxy
+        galph_turn(galph, tmp_path)  # over the file remote, not the proxy
         assert waiting.wait(timeout=60) == 0, (tmp_path / "r.log").read_text()
     out = (tmp_path / "r.log").read_text()
     assert "remote unreachable since" in out
@@ -210,9 +223,7 @@ def test_resets_while_waiting_never_end_the_wait(tmp_path: Path) -> None:
 
 
 def test_a_garbage_renewal_ref_is_never_trusted(tmp_path: Path) -> None:
-    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
-    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
-    galph_turn(pair.remote, galph, tmp_path)
+    pair, galph, ralph, standby = three_machines(tmp_path)
     ralph.plan({"ralph": {"write": {"work.txt": "b\n"}, "sleep": 60}})
     doomed = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
     wait_for(lambda: remote_ref(pair.remote, "refs/tandem/lease/main") is not None, "no renewal")
@@ -262,7 +273,7 @@ def put_lease(remote: Path, lease: bytes | None) -> None:
 def test_stamp_force_releases_a_dead_machines_live_looking_lease(tmp_path: Path) -> None:
     pair = make_pair(tmp_path, "sync:\n  lease_secs: 900\n")
     galph, ralph = pair.clones["galph"], pair.clones["ralph"]
-    galph_turn(pair.remote, galph, tmp_path)
+    galph_turn(galph, tmp_path)
     ralph.plan({"ralph": {"sleep": 60}})
     doomed = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
     wait_for(lambda: bool(ralph.calls()), "ralph's agent never started")
@@ -327,9 +338,7 @@ def test_renewals_that_cannot_reach_the_remote_count_toward_max_offline_secs(
 def test_a_second_run_of_the_same_actor_waits_behind_the_live_lease_and_says_how_to_give_up(
     tmp_path: Path,
 ) -> None:
-    pair = make_pair(tmp_path, FAST, names=("galph", "ralph", "standby"))
-    galph, ralph, standby = (pair.clones[n] for n in ("galph", "ralph", "standby"))
-    galph_turn(pair.remote, galph, tmp_path)
+    _, _, ralph, standby = three_machines(tmp_path)
     ralph.plan({"ralph": {"write": {"work.txt": "b\n"}, "sleep": 8}})
     owner = on("host-b", ralph, "loop", *SYNC, log=tmp_path / "ralph.log")
     wait_for(lambda: bool(ralph.calls()), "ralph's agent never started")
