@@ -7,11 +7,22 @@ program that speaks claude's stream-json (``CLAUDE_CMD``), ralph's the fake agen
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from helpers import HostRepo, git, make_host, remote_file, start_tandem, tandem, with_fake_agent
+from helpers import (
+    HostRepo,
+    Run,
+    git,
+    make_host,
+    remote_file,
+    start_tandem,
+    tandem,
+    with_fake_agent,
+)
 
 # claude as tandem sees it: the first run hits a five-hour window that resets at
 # $LIMIT_LIFTS_AT (Unix seconds); each run appends to $CLAUDE_RUNS and to input.md.
@@ -61,6 +72,27 @@ def wait_for_text(path: Path, text: str, timeout: float) -> None:
     raise AssertionError(f"no {text!r} in {path} after {timeout}s:\n{path.read_text()}")
 
 
+def stop_the_pause(
+    run: subprocess.Popen[bytes],
+    out: Path,
+    stop: Callable[[], Run],
+    before: Callable[[], None] = lambda: None,
+) -> tuple[float, str]:
+    """Once ``run`` says it paused (and ``before`` returned), ask ``stop`` and wait for the
+    run to end: seconds from the request to the end, and what the run printed."""
+    try:
+        wait_for_text(out, "paused: claude usage limit (five_hour) until", 30)
+        before()
+        asked = time.monotonic()
+        stopped = stop()
+        assert stopped.code == 0, stopped.err
+        assert run.wait(timeout=20) == 0, out.read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    return time.monotonic() - asked, out.read_text()
+
+
 def claude_runs(tmp_path: Path) -> int:
     return len((tmp_path / "claude-runs").read_text().splitlines())
 
@@ -72,17 +104,9 @@ def test_combined_tandem_stop_during_a_pause_stops_within_a_poll_and_a_restart_r
     env = claude_env(host, tmp_path, lifts_in=12)
     out = tmp_path / "run.out"
     run = start_tandem(host.root, "run", "--iterations", "1", env=env, log=out)
-    try:
-        wait_for_text(out, "paused: claude usage limit (five_hour) until", 30)
-        asked = time.monotonic()
-        stop = tandem(host.root, "stop", "--reason", "night over", env=env)
-        assert stop.code == 0, stop.err
-        assert run.wait(timeout=20) == 0, out.read_text()
-    finally:
-        if run.poll() is None:
-            run.kill()
-    took = time.monotonic() - asked
-    shown = out.read_text()
+    took, shown = stop_the_pause(
+        run, out, lambda: tandem(host.root, "stop", "--reason", "night over", env=env)
+    )
     assert took < 5, f"the stop took {took:.1f}s:\n{shown}"  # the pause had ~10 s left
     assert "stopping: night over" in shown
     state = host.state()
@@ -116,23 +140,21 @@ def test_sync_a_stop_pushed_from_another_clone_ends_the_pause_and_a_restart_resu
     out = tmp_path / "galph.out"
     sync = ("--sync-via-git", "--poll-interval", "0.3", "--iterations", "1")
     run = start_tandem(galph.root, "supervisor", *sync, env=env, log=out)
-    try:
-        wait_for_text(out, "paused: claude usage limit (five_hour) until", 30)
-        # the pause is said, then pushed: the stop is asked once the remote has it
+
+    def pushed() -> None:
+        """The pause is said, then pushed: the stop is asked once the remote has it."""
         deadline = time.monotonic() + 20
         while (paused := json.loads(remote_file(remote, "sync/state.json")))["status"] != "paused":
             assert time.monotonic() < deadline, paused
             time.sleep(0.1)
         assert paused["pause"]["window"] == "five_hour"
-        asked = time.monotonic()
-        stop = tandem(other.root, "stop", "--sync-via-git", "--reason", "from afar", env=env)
-        assert stop.code == 0, stop.err
-        assert run.wait(timeout=20) == 0, out.read_text()
-    finally:
-        if run.poll() is None:
-            run.kill()
-    took = time.monotonic() - asked
-    shown = out.read_text()
+
+    took, shown = stop_the_pause(
+        run,
+        out,
+        lambda: tandem(other.root, "stop", "--sync-via-git", "--reason", "from afar", env=env),
+        before=pushed,
+    )
     assert took < 6, f"the stop took {took:.1f}s:\n{shown}"  # the pause had ~12 s left
     assert "stopping: from afar" in shown
     assert claude_runs(tmp_path) == 1
