@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tandem import git_errors, proc
-from tandem.errors import GitError, NotAGitRepo, RebaseConflict
+from tandem.errors import GitError, NotAGitRepo
 from tandem.gitenv import tandem_env
 from tandem.gitstatus import TreeStatus, parse_status
 
@@ -333,23 +333,6 @@ class Repo:
             raise git_errors.locked(exc) or GitError(
                 f"cannot fast-forward to {target[:12]}: {_first_line(exc)}",
                 "commit or move the local changes that block it, then restart",
-            ) from exc
-
-    def rebase(self, onto: str) -> None:
-        """Rebase local commits onto ``onto``; on any failure abort and leave all as it was."""
-        try:
-            self._run(("rebase", "--quiet", "--no-autostash", onto))
-        except proc.ProcessError as exc:
-            if self.operation_in_progress() == "rebase":
-                self.git("rebase", "--abort", check=False)
-                raise RebaseConflict(
-                    f"rebasing local commits onto {onto[:12]} hit a conflict "
-                    f"({_first_line(exc)}); the rebase was aborted and nothing changed",
-                    "resolve it by hand (git pull --rebase), then restart",
-                ) from exc
-            raise git_errors.locked(exc) or GitError(
-                f"cannot rebase onto {onto[:12]}: {_first_line(exc)}",
-                "commit or move the local changes, then restart",
             ) from exc
 
     def drop_commits(self, head: str, base: str) -> None:
